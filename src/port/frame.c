@@ -1,0 +1,245 @@
+/*
+ * frame.c - what each thread is doing for the port: a stack of miniport
+ * routine frames and the locks the thread holds.  Every call into the
+ * miniport goes through port_frame_enter/leave, which take the table-A
+ * locks and IRQL (rules.c), and on return check SpChangeIrql and
+ * StorPortSpinLock; the outermost frame then drains the completions the
+ * routine produced, with no lock held.
+ */
+#include "port/port.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local struct port_thread tls;
+
+struct port_thread *port_thread(void)
+{
+    return &tls;
+}
+
+void port_set_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls.last_error, sizeof(tls.last_error), fmt, ap);
+    va_end(ap);
+}
+
+const char *ustor_last_error(void)
+{
+    return tls.last_error;
+}
+
+/* ---- held locks ----------------------------------------------------- */
+
+void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
+                    const void *handle, bool by_port)
+{
+    if (tls.nheld == PORT_MAX_HELD) {
+        port_report(ad, "StorPortSpinLock", NULL,
+                    "more than %d locks held at once on one thread; lock bookkeeping stops here",
+                    PORT_MAX_HELD);
+        return;
+    }
+    struct port_held_lock *h = &tls.held[tls.nheld++];
+    h->cls = cls;
+    h->id = id;
+    h->handle = handle;
+    h->ad = ad;
+    h->by_port = by_port;
+    h->taken_in = tls.top ? rules_routines[tls.top->routine].name : "(port)";
+    h->taken_at = __builtin_return_address(0);
+}
+
+bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out)
+{
+    for (unsigned i = tls.nheld; i-- > 0;) {
+        struct port_held_lock *h = &tls.held[i];
+        if ((id == NULL || h->id == id) && (handle == NULL || h->handle == handle)) {
+            if (out)
+                *out = *h;
+            memmove(h, h + 1, (tls.nheld - i - 1) * sizeof(*h));
+            tls.nheld--;
+            return true;
+        }
+    }
+    return false;
+}
+
+rules_lockset port_held_set(void)
+{
+    rules_lockset s = RL_NONE;
+    for (unsigned i = 0; i < tls.nheld; i++)
+        s |= RL_BIT(tls.held[i].cls);
+    return s;
+}
+
+bool port_held_has(const void *id)
+{
+    for (unsigned i = 0; i < tls.nheld; i++)
+        if (tls.held[i].id == id)
+            return true;
+    return false;
+}
+
+const char *port_held_describe(char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    if (tls.nheld == 0) {
+        snprintf(buf, len, "none");
+        return buf;
+    }
+    for (unsigned i = 0; i < tls.nheld && off + 1 < len; i++) {
+        const struct port_held_lock *h = &tls.held[i];
+        off += (size_t)snprintf(buf + off, len - off, "%s%s@%p (%s, in %s)", i ? "; " : "",
+                                rules_locks[h->cls].name, h->id,
+                                h->by_port ? "taken by the port" : "taken by the miniport",
+                                h->taken_in);
+    }
+    return buf;
+}
+
+/* ---- reports ---------------------------------------------------------- */
+
+void port_where(struct uv_where *w, struct ustor_adapter *ad, const void *srb, char *locks, size_t len)
+{
+    memset(w, 0, sizeof(*w));
+    w->routine = tls.top ? rules_routines[tls.top->routine].name : NULL;
+    w->mode = ad ? port_mode_name(ad->mode) : NULL;
+    w->irql = KeGetCurrentIrql();
+    if (!srb && tls.top)
+        srb = tls.top->srb;
+    w->srb = srb;
+    if (srb) {
+        if (((const SCSI_REQUEST_BLOCK *)srb)->Function == SRB_FUNCTION_STORAGE_REQUEST_BLOCK) {
+            w->cdb = (const uint8_t *)SrbGetCdb((PVOID)srb);
+            w->cdb_len = SrbGetCdbLength((PVOID)srb);
+        } else {
+            w->cdb = ((const SCSI_REQUEST_BLOCK *)srb)->Cdb;
+            w->cdb_len = ((const SCSI_REQUEST_BLOCK *)srb)->CdbLength;
+            if (w->cdb_len > 16)
+                w->cdb_len = 16;
+        }
+    }
+    w->locks = port_held_describe(locks, len);
+}
+
+bool port_report(struct ustor_adapter *ad, const char *rule, const void *srb, const char *fmt, ...)
+{
+    struct uv_state *v = ad ? &ad->uv : &uv_global;
+    if (v->mode == USTOR_VERIFIER_OFF)
+        return false;
+    char locks[512];
+    struct uv_where w;
+    port_where(&w, ad, srb, locks, sizeof(locks));
+    va_list ap;
+    va_start(ap, fmt);
+    bool r = uv_vreport(v, rule, &w, fmt, ap);
+    va_end(ap);
+    if (ad && __atomic_load_n(&v->fatal_hit, __ATOMIC_ACQUIRE))
+        __atomic_store_n(&ad->state, AD_FAILED, __ATOMIC_RELEASE);
+    return r;
+}
+
+/* ---- frames ----------------------------------------------------------- */
+
+void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules_routine r,
+                      const struct rules_cell *cell, void *srb, bool take_locks)
+{
+    f->ad = ad;
+    f->routine = r;
+    f->cell = cell;
+    f->srb = srb;
+    f->held_at_entry = tls.nheld;
+    f->saved_irql = KeGetCurrentIrql();
+    if (take_locks) {
+        /* S4.4: StartIo before Interrupt. */
+        if (cell->held & RL_BIT(RL_STARTIO)) {
+            if (KeGetCurrentIrql() < DISPATCH_LEVEL)
+                ukern_irql_set(DISPATCH_LEVEL);
+            port_startio_lock(ad);
+        }
+        if (cell->held & RL_BIT(RL_INTERRUPT)) {
+            if (KeGetCurrentIrql() < ad->dirql)
+                ukern_irql_set(ad->dirql);
+            port_interrupt_lock_all(ad);
+        }
+        ukern_irql_set(rules_irql_value(cell->irql, ad->dirql));
+    }
+    f->held_after_port = tls.nheld;
+    f->entry_irql = KeGetCurrentIrql();
+    f->prev = tls.top;
+    tls.top = f;
+    if (!rules_irql_ok(cell->irql, f->entry_irql, ad->dirql))
+        port_report(ad, "RoutineIrql", srb, "%s entered at IRQL %u; the rules table says %s (DIRQL is %u)",
+                    rules_routines[r].name, f->entry_irql, rules_irql_name(cell->irql), ad->dirql);
+    f->t0 = ad->cfg.collect_stats ? ukern_now_ns() : 0;
+}
+
+/* Releases a lock the miniport left held, so the run can go on. */
+static void release_leftover(struct port_held_lock *h)
+{
+    switch (h->cls) {
+    case RL_STARTIO:
+        port_startio_unlock(h->ad);
+        break;
+    case RL_INTERRUPT:
+        if (h->id == (const void *)h->ad)
+            port_interrupt_unlock_all(h->ad);
+        else
+            ukern_spin_release_raw((PKSPIN_LOCK)h->id);
+        break;
+    case RL_DPC:
+    default:
+        ukern_spin_release_raw((PKSPIN_LOCK)h->id);
+        break;
+    }
+}
+
+void port_frame_leave(struct port_frame *f, bool release_locks)
+{
+    struct ustor_adapter *ad = f->ad;
+    const char *name = rules_routines[f->routine].name;
+    KIRQL now = KeGetCurrentIrql();
+
+    if (f->t0) {
+        uint64_t dt = ukern_now_ns() - f->t0;
+        __atomic_fetch_add(&ad->routine_stats[f->routine].calls, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&ad->routine_stats[f->routine].total_ns, dt, __ATOMIC_RELAXED);
+        uint64_t mx = __atomic_load_n(&ad->routine_stats[f->routine].max_ns, __ATOMIC_RELAXED);
+        while (dt > mx && !__atomic_compare_exchange_n(&ad->routine_stats[f->routine].max_ns, &mx, dt,
+                                                        true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+    } else {
+        __atomic_fetch_add(&ad->routine_stats[f->routine].calls, 1, __ATOMIC_RELAXED);
+    }
+
+    if (now != f->entry_irql) {
+        port_report(ad, "SpChangeIrql", f->srb, "%s returned at IRQL %u but was called at IRQL %u",
+                    name, now, f->entry_irql);
+        ukern_irql_set(f->entry_irql);
+    }
+    if (tls.nheld > f->held_after_port) {
+        char locks[512];
+        port_report(ad, "StorPortSpinLock", f->srb, "%s returned still holding %u lock(s): %s", name,
+                    tls.nheld - f->held_after_port, port_held_describe(locks, sizeof(locks)));
+        while (tls.nheld > f->held_after_port) {
+            struct port_held_lock h = tls.held[--tls.nheld];
+            release_leftover(&h);
+        }
+    }
+    tls.top = f->prev;
+
+    if (release_locks) {
+        if (f->cell->held & RL_BIT(RL_INTERRUPT))
+            port_interrupt_unlock_all(ad);
+        if (f->cell->held & RL_BIT(RL_STARTIO))
+            port_startio_unlock(ad);
+        ukern_irql_set(f->saved_irql);
+    }
+    if (tls.top == NULL && tls.hold_drain == 0)
+        port_drain_completions();
+}

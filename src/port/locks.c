@@ -1,0 +1,391 @@
+/*
+ * locks.c - the Storport locks (SPEC S4): StartIo, Interrupt (all messages,
+ * or one message in per-message mode), and the per-STOR_DPC DPC locks;
+ * StorPortAcquireSpinLock(Ex) / StorPortReleaseSpinLock, the MSI locks,
+ * and StorPortSynchronizeAccess (S3).
+ *
+ * Every acquisition is judged against rules.c before it happens.  When the
+ * acquisition itself would deadlock (a lock already held, or the S4.4
+ * order broken) the port reports it and does NOT take the lock, so a
+ * buggy miniport gets a report instead of a hung process.
+ */
+#include "port/port.h"
+
+#include <string.h>
+
+/* Marks a STOR_LOCK_HANDLE whose acquisition the port refused. */
+#define REFUSED_LOCK ((STOR_SPINLOCK)0x7ef05ed)
+
+void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st, bool contended)
+{
+    /* Written only by the holder of the lock: no atomics needed. */
+    st->acquisitions++;
+    if (contended)
+        st->contended++;
+    if (ad->cfg.collect_stats)
+        st->taken_at_ns = ukern_now_ns();
+}
+
+void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st)
+{
+    if (ad->cfg.collect_stats && st->taken_at_ns) {
+        uint64_t dt = ukern_now_ns() - st->taken_at_ns;
+        st->hold_total_ns += dt;
+        if (dt > st->hold_max_ns)
+            st->hold_max_ns = dt;
+        st->taken_at_ns = 0;
+    }
+}
+
+void port_startio_lock(struct ustor_adapter *ad)
+{
+    bool c = ukern_spin_acquire_raw_contended(&ad->startio_lock);
+    port_lock_stat_acquired(ad, &ad->st_startio, c);
+    port_held_push(ad, RL_STARTIO, &ad->startio_lock, NULL, true);
+}
+
+void port_startio_unlock(struct ustor_adapter *ad)
+{
+    port_held_pop(&ad->startio_lock, NULL, NULL);
+    port_lock_stat_releasing(ad, &ad->st_startio);
+    ukern_spin_release_raw(&ad->startio_lock);
+}
+
+/* The interrupt lock(s): one shared word, or every message's own word in
+ * per-message mode (taken in message order, so two takers never invert). */
+static void intr_acquire_words(struct ustor_adapter *ad)
+{
+    if (ad->per_message && ad->nr_messages > 0) {
+        bool c = false;
+        for (uint32_t i = 0; i < ad->nr_messages; i++)
+            c |= ukern_spin_acquire_raw_contended(ad->intr[i]->ActualLock);
+        port_lock_stat_acquired(ad, &ad->st_interrupt, c);
+    } else {
+        bool c = ukern_spin_acquire_raw_contended(&ad->intr_lock);
+        port_lock_stat_acquired(ad, &ad->st_interrupt, c);
+    }
+}
+
+static void intr_release_words(struct ustor_adapter *ad)
+{
+    port_lock_stat_releasing(ad, &ad->st_interrupt);
+    if (ad->per_message && ad->nr_messages > 0) {
+        for (uint32_t i = ad->nr_messages; i-- > 0;)
+            ukern_spin_release_raw(ad->intr[i]->ActualLock);
+    } else {
+        ukern_spin_release_raw(&ad->intr_lock);
+    }
+}
+
+void port_interrupt_lock_all(struct ustor_adapter *ad)
+{
+    intr_acquire_words(ad);
+    port_held_push(ad, RL_INTERRUPT, ad, NULL, true);
+}
+
+void port_interrupt_unlock_all(struct ustor_adapter *ad)
+{
+    port_held_pop(ad, NULL, NULL);
+    intr_release_words(ad);
+}
+
+/* Is a lock of this class/identity already held by this thread?  Any
+ * interrupt-class lock of the adapter conflicts with any other: taking
+ * "all messages" while holding one message would self-deadlock. */
+static bool held_conflict(struct ustor_adapter *ad, enum rules_lock cls, const void *id)
+{
+    struct port_thread *pt = port_thread();
+    for (unsigned i = 0; i < pt->nheld; i++) {
+        const struct port_held_lock *h = &pt->held[i];
+        if (cls == RL_INTERRUPT ? (h->cls == RL_INTERRUPT && h->ad == ad) : h->id == id)
+            return true;
+    }
+    return false;
+}
+
+static struct port_dpc *find_dpc(struct ustor_adapter *ad, const void *stor_dpc)
+{
+    LONG n = __atomic_load_n(&ad->nr_dpcs, __ATOMIC_ACQUIRE);
+    for (LONG i = 0; i < n; i++)
+        if (ad->dpcs[i].stor_dpc == stor_dpc)
+            return &ad->dpcs[i];
+    return NULL;
+}
+
+static const char *stor_lock_name(STOR_SPINLOCK l)
+{
+    switch (l) {
+    case DpcLock: return "DpcLock";
+    case StartIoLock: return "StartIoLock";
+    case InterruptLock: return "InterruptLock";
+    case ThreadedDpcLock: return "ThreadedDpcLock";
+    case DpcLevelLock: return "DpcLevelLock";
+    default: return "InvalidLock";
+    }
+}
+
+/* Common judgement for every Storport lock acquisition.  Returns
+ * STOR_STATUS_SUCCESS if the lock may be taken. */
+static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char *lockname,
+                           enum rules_lock cls, const void *id)
+{
+    struct port_thread *pt = port_thread();
+    struct port_frame *top = pt->top;
+    KIRQL irql = KeGetCurrentIrql();
+    rules_lockset held = port_held_set();
+    char buf[64];
+
+    if (top && top->routine == RR_STARTIO && ad->mode == USTOR_SYNC_HALF_DUPLEX)
+        port_report(ad, "HalfDuplexStartIo", top->srb,
+                    "%s(%s) in half-duplex HwStorStartIo: it already runs synchronized with the ISR "
+                    "at DIRQL and may take no lock (SPEC S5.4)", api, lockname);
+
+    if (held_conflict(ad, cls, id)) {
+        port_report(ad, "StorPortSpinLock", NULL,
+                    "%s(%s): this lock is already held by this thread; acquiring it again would "
+                    "deadlock, so the port did not take it", api, lockname);
+        return STOR_STATUS_INVALID_DEVICE_STATE;
+    }
+    if (!rules_order_ok(held, cls)) {
+        port_report(ad, "StorPortSpinLock3", NULL,
+                    "%s(%s) while holding %s: the order is DpcLock or StartIoLock first, then "
+                    "InterruptLock (SPEC S4.4); the port did not take it", api, lockname,
+                    rules_lockset_str(held, buf, sizeof(buf)));
+        return STOR_STATUS_INVALID_DEVICE_STATE;
+    }
+    KIRQL max = rules_irql_value(rules_locks[cls].max_caller, ad->dirql);
+    if (irql > max) {
+        port_report(ad, "LockInvalidIrql", NULL,
+                    "%s(%s) at IRQL %u: this lock can be acquired at IRQL <= %u", api, lockname,
+                    irql, max);
+        return STOR_STATUS_INVALID_IRQL;
+    }
+    if (top) {
+        rules_lockset may = rules_may_acquire(top->cell, held);
+        if (!(may & RL_BIT(cls))) {
+            char mb[64];
+            port_report(ad, "StorPortSpinLock3", top->srb,
+                        "%s may not acquire %s in %s mode (held: %s; it may acquire: %s; SPEC S4.6 "
+                        "table B)", rules_routines[top->routine].name, lockname,
+                        port_mode_name(ad->mode), rules_lockset_str(held, buf, sizeof(buf)),
+                        rules_lockset_str(may, mb, sizeof(mb)));
+        }
+    }
+    return STOR_STATUS_SUCCESS;
+}
+
+static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HANDLE h,
+                     const char *api)
+{
+    struct ustor_adapter *ad = port_adapter_from_devext(devext);
+    if (!ad) {
+        port_report(NULL, "BadArgument", NULL,
+                    "%s: HwDeviceExtension %p is not the device extension of any adapter", api, devext);
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    if (!h) {
+        port_report(ad, "LockInvalidParameter", NULL, "%s: LockHandle is NULL", api);
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    h->Lock = REFUSED_LOCK;
+    enum rules_lock cls;
+    if (!rules_lock_from_stor(which, &cls)) {
+        port_report(ad, "LockInvalidParameter", NULL,
+                    "%s: SpinLock %d is not a lock kind; expected DpcLock (1), StartIoLock (2), "
+                    "InterruptLock (3)%s", api, (int)which,
+                    strcmp(api, "StorPortAcquireSpinLockEx") == 0 ? ", ThreadedDpcLock (4) or DpcLevelLock (5)" : "");
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    if (strcmp(api, "StorPortAcquireSpinLock") == 0 && which > InterruptLock) {
+        port_report(ad, "LockInvalidParameter", NULL,
+                    "StorPortAcquireSpinLock(%s): only DpcLock, StartIoLock and InterruptLock; use "
+                    "StorPortAcquireSpinLockEx for this kind", stor_lock_name(which));
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+
+    const void *id;
+    PKSPIN_LOCK word = NULL;
+    struct port_lock_stats *st;
+    if (cls == RL_DPC) {
+        struct port_dpc *d = ctx ? find_dpc(ad, ctx) : NULL;
+        if (!d) {
+            port_report(ad, "LockContext", NULL,
+                        "%s(%s): LockContext %p is not a STOR_DPC initialized with "
+                        "StorPortInitializeDpc (SPEC S4.2)", api, stor_lock_name(which), ctx);
+            return STOR_STATUS_INVALID_PARAMETER;
+        }
+        word = &d->stor_dpc->Lock;
+        id = word;
+        st = &ad->st_dpc;
+    } else {
+        if (ctx)
+            port_report(ad, "LockContext", NULL,
+                        "%s(%s): LockContext must be NULL for StartIoLock and InterruptLock, got %p "
+                        "(SPEC S4.2)", api, stor_lock_name(which), ctx);
+        if (cls == RL_STARTIO) {
+            word = &ad->startio_lock;
+            id = word;
+            st = &ad->st_startio;
+        } else {
+            id = ad;
+            st = &ad->st_interrupt;
+        }
+    }
+
+    ULONG status = judge_acquire(ad, api, stor_lock_name(which), cls, id);
+    if (status != STOR_STATUS_SUCCESS)
+        return status;
+
+    KIRQL old = KeGetCurrentIrql();
+    KIRQL to = rules_irql_value(rules_locks[cls].acquire_at, ad->dirql);
+    if (which == DpcLevelLock || which == ThreadedDpcLock)
+        to = DISPATCH_LEVEL;
+    if (old < to)
+        ukern_irql_set(to);
+    if (cls == RL_INTERRUPT) {
+        intr_acquire_words(ad);
+    } else {
+        bool c = ukern_spin_acquire_raw_contended(word);
+        port_lock_stat_acquired(ad, st, c);
+    }
+    port_held_push(ad, cls, id, h, false);
+    h->Lock = which;
+    h->Context.OldIrql = old;
+    return STOR_STATUS_SUCCESS;
+}
+
+STORPORT_API VOID StorPortAcquireSpinLock(PVOID DeviceExtension, STOR_SPINLOCK SpinLock,
+                                          PVOID LockContext, PSTOR_LOCK_HANDLE LockHandle)
+{
+    (void)acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLock");
+}
+
+STORPORT_API ULONG StorPortAcquireSpinLockEx(PVOID DeviceExtension, STOR_SPINLOCK SpinLock,
+                                             PVOID LockContext, PSTOR_LOCK_HANDLE LockHandle)
+{
+    return acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLockEx");
+}
+
+STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HANDLE LockHandle)
+{
+    struct ustor_adapter *ad = port_adapter_from_devext(DeviceExtension);
+    if (!ad || !LockHandle) {
+        port_report(ad, "StorPortSpinLock4", NULL,
+                    "StorPortReleaseSpinLock(%p, %p): %s", DeviceExtension, (void *)LockHandle,
+                    !ad ? "not a device extension" : "LockHandle is NULL");
+        return;
+    }
+    if (LockHandle->Lock == REFUSED_LOCK)
+        return; /* the acquisition was refused and reported */
+    struct port_held_lock h;
+    if (!port_held_pop(NULL, LockHandle, &h)) {
+        port_report(ad, "StorPortSpinLock4", NULL,
+                    "StorPortReleaseSpinLock: handle %p (%s) was not acquired by this thread with "
+                    "StorPortAcquireSpinLock; nothing released", (void *)LockHandle,
+                    stor_lock_name(LockHandle->Lock));
+        return;
+    }
+    KIRQL old = LockHandle->Context.OldIrql;
+    if (h.cls == RL_INTERRUPT) {
+        intr_release_words(ad);
+    } else {
+        port_lock_stat_releasing(ad, h.cls == RL_STARTIO ? &ad->st_startio : &ad->st_dpc);
+        ukern_spin_release_raw((PKSPIN_LOCK)h.id);
+    }
+    LockHandle->Lock = REFUSED_LOCK;
+    ukern_irql_set(old);
+}
+
+/* ---- MSI locks ------------------------------------------------------- */
+
+STORPORT_API ULONG StorPortAcquireMSISpinLock(PVOID HwDeviceExtension, ULONG MessageId, PULONG OldIrql)
+{
+    struct ustor_adapter *ad = port_adapter_from_devext(HwDeviceExtension);
+    if (!ad || !OldIrql) {
+        port_report(ad, "BadArgument", NULL, "StorPortAcquireMSISpinLock: %s",
+                    !ad ? "HwDeviceExtension is not a device extension" : "OldIrql is NULL");
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    if (!ad->per_message)
+        port_report(ad, "StorPortMSILock", NULL,
+                    "StorPortAcquireMSISpinLock(message %u) but InterruptSynchronizationMode is not "
+                    "InterruptSynchronizePerMessage", MessageId);
+    if (MessageId >= ad->nr_messages) {
+        port_report(ad, "BadArgument", NULL,
+                    "StorPortAcquireMSISpinLock: message %u does not exist (the adapter has %u)",
+                    MessageId, ad->nr_messages);
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    PKSPIN_LOCK word = ad->per_message ? ad->intr[MessageId]->ActualLock : &ad->intr_lock;
+    const void *id = ad->per_message ? (const void *)word : (const void *)ad;
+    ULONG st = judge_acquire(ad, "StorPortAcquireMSISpinLock", "MSI lock", RL_INTERRUPT, id);
+    if (st != STOR_STATUS_SUCCESS)
+        return st;
+    KIRQL old = KeGetCurrentIrql();
+    if (old < ad->dirql)
+        ukern_irql_set(ad->dirql);
+    bool c = ukern_spin_acquire_raw_contended(word);
+    port_lock_stat_acquired(ad, &ad->st_msi[MessageId], c);
+    port_held_push(ad, RL_INTERRUPT, id, NULL, false);
+    *OldIrql = old;
+    return STOR_STATUS_SUCCESS;
+}
+
+STORPORT_API ULONG StorPortReleaseMSISpinLock(PVOID HwDeviceExtension, ULONG MessageId, ULONG OldIrql)
+{
+    struct ustor_adapter *ad = port_adapter_from_devext(HwDeviceExtension);
+    if (!ad || MessageId >= (ad ? ad->nr_messages : 0)) {
+        port_report(ad, "BadArgument", NULL, "StorPortReleaseMSISpinLock(message %u): %s", MessageId,
+                    !ad ? "HwDeviceExtension is not a device extension" : "no such message");
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    PKSPIN_LOCK word = ad->per_message ? ad->intr[MessageId]->ActualLock : &ad->intr_lock;
+    const void *id = ad->per_message ? (const void *)word : (const void *)ad;
+    /* Only a lock the miniport took (not the ISR's own, taken by the port). */
+    struct port_thread *pt = port_thread();
+    bool mine = false;
+    for (unsigned i = pt->nheld; i-- > 0;)
+        if (pt->held[i].id == id && !pt->held[i].by_port) {
+            mine = true;
+            break;
+        }
+    if (!mine || !port_held_pop(id, NULL, NULL)) {
+        port_report(ad, "StorPortSpinLock4", NULL,
+                    "StorPortReleaseMSISpinLock(message %u): this thread did not acquire it", MessageId);
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    port_lock_stat_releasing(ad, &ad->st_msi[MessageId]);
+    ukern_spin_release_raw(word);
+    ukern_irql_set((KIRQL)OldIrql);
+    return STOR_STATUS_SUCCESS;
+}
+
+/* ---- S3 ---------------------------------------------------------------- */
+
+STORPORT_API BOOLEAN StorPortSynchronizeAccess(PVOID HwDeviceExtension,
+                                               PSTOR_SYNCHRONIZED_ACCESS SynchronizedAccessRoutine,
+                                               PVOID Context)
+{
+    struct ustor_adapter *ad = port_adapter_from_devext(HwDeviceExtension);
+    if (!ad || !SynchronizedAccessRoutine) {
+        port_report(ad, "BadArgument", NULL, "StorPortSynchronizeAccess: %s",
+                    !ad ? "HwDeviceExtension is not a device extension" : "SynchronizedAccessRoutine is NULL");
+        return FALSE;
+    }
+    if (KeGetCurrentIrql() > ad->dirql) {
+        port_report(ad, "KeSynchronizeExecution-Irql", NULL,
+                    "StorPortSynchronizeAccess at IRQL %u, above the interrupt's SynchronizeIrql %u "
+                    "(SPEC S2.5); routine not called", KeGetCurrentIrql(), ad->dirql);
+        return FALSE;
+    }
+    struct port_frame f;
+    const struct rules_cell *cell = rules_cell(RR_SYNCHRONIZED_ACCESS, ad->mode);
+    /* Already synchronized with the ISR (half-duplex StartIo, the ISR
+     * itself, or under the interrupt lock): exclusive access is there
+     * already, and taking the lock again would self-deadlock. */
+    bool have = held_conflict(ad, RL_INTERRUPT, ad);
+    port_frame_enter(&f, ad, RR_SYNCHRONIZED_ACCESS, cell, NULL, !have);
+    BOOLEAN r = SynchronizedAccessRoutine(HwDeviceExtension, Context);
+    port_frame_leave(&f, !have);
+    return r; /* S3.2 */
+}

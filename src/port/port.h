@@ -1,0 +1,319 @@
+/*
+ * port.h - the port engine's internal structures: driver, adapter, logical
+ * unit, request, and the per-thread frame stack that records which
+ * miniport routine is running and which locks this thread holds.
+ */
+#ifndef USTOR_PORT_PORT_H
+#define USTOR_PORT_PORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <storport.h>
+#include <srbhelper.h>
+#include <ustor/ustor.h>
+
+#include "hw/bus.h"
+#include "kernel/ukern.h"
+#include "port/rules.h"
+#include "verifier/verifier.h"
+
+#define PORT_MAX_MESSAGES 64
+#define PORT_MAX_DPCS 128
+#define PORT_DEFAULT_TIMEOUT_S 10
+#define PORT_DEFAULT_LUN_DEPTH 64
+#define PORT_MAX_LUN_DEPTH 254
+#define PORT_WATCHDOG_MS 100
+#define PORT_MAX_SG 257
+
+/* What DriverEntry registered through StorPortInitialize. */
+struct ustor_driver {
+    char name[64];
+    void *dl_handle;               /* dlopen()ed module, or NULL */
+    bool virtual_miniport;
+    bool registered;
+    HW_INITIALIZATION_DATA hw;     /* copy of what the miniport passed */
+    VIRTUAL_HW_INITIALIZATION_DATA vhw;
+    PVOID hw_context;
+    NTSTATUS init_status;
+    char init_error[256];
+};
+
+/* A pending StorPortStateChangeDetected callback. */
+struct state_change {
+    KDPC dpc;
+    struct ustor_adapter *ad;
+    PHW_STATE_CHANGE routine;
+    PVOID context;
+    SHORT address_type;
+    STOR_ADDR_BTL8 address;
+};
+
+/* Lock statistics, one per Storport lock instance. */
+struct port_lock_stats {
+    const char *name;
+    uint64_t acquisitions;
+    uint64_t contended;
+    uint64_t hold_total_ns;
+    uint64_t hold_max_ns;
+    uint64_t taken_at_ns;          /* while held */
+};
+
+/* A STOR_DPC the miniport initialized (StorPortInitializeDpc). */
+struct port_dpc {
+    struct ustor_adapter *ad;
+    PSTOR_DPC stor_dpc;
+    PHW_DPC_ROUTINE routine;
+};
+
+enum port_req_state {
+    REQ_FREE = 0,
+    REQ_QUEUED,      /* waiting in its LUN queue */
+    REQ_STARTING,    /* in HwStorBuildIo / HwStorStartIo */
+    REQ_OUTSTANDING, /* the miniport has it */
+    REQ_COMPLETING,  /* RequestComplete seen, waiting for the drain */
+};
+
+/* The port's request: one per SRB in flight, from a preallocated pool. */
+struct port_request {
+    struct port_request *next;      /* LUN queue / free list / completion list */
+    struct ustor_adapter *ad;
+    struct port_lun *lun;
+    void *srb;
+    bool srbex;
+    ustor_srb_done cb;
+    void *cb_ctx;
+    volatile int state;             /* enum port_req_state */
+    uint32_t index;
+    uint32_t timeout_s;
+    uint32_t dtl_at_start;          /* DataTransferLength when handed over */
+    uint32_t busy_count;
+    volatile int timed_out;
+    uint64_t submit_ns;
+    uint64_t start_ns;
+    uint8_t *ext[2];                /* two SrbExtensions: a BUSY swaps them */
+    unsigned cur_ext;
+    UCHAR status_override;          /* port-decided status (timeout, abort) or 0 */
+    STOR_SCATTER_GATHER_LIST *sg;   /* built on demand */
+    uint64_t data_phys;             /* data buffer mapping, physical adapters */
+};
+
+/* A logical unit (PathId, TargetId, Lun). */
+struct port_lun {
+    KSPIN_LOCK lock;
+    struct ustor_adapter *ad;
+    UCHAR path, target, lun;
+    struct port_request *qhead, *qtail;
+    uint32_t queued;
+    uint32_t outstanding;
+    uint32_t depth;
+    uint32_t busy_until_completions;  /* StorPortDeviceBusy */
+    bool paused;                      /* StorPortPauseDevice */
+    uint64_t pause_until_ns;
+    PVOID lu_extension;
+};
+
+enum port_adapter_state {
+    AD_INITIALIZING,
+    AD_RUNNING,
+    AD_HOLDING,    /* stop/restart in progress: new I/O queued, not started */
+    AD_STOPPING,   /* destroy: new I/O refused */
+    AD_FAILED,     /* verifier fatal: I/O fails */
+};
+
+struct ustor_adapter {
+    struct ustor_driver *drv;
+    char name[80];
+    struct ustor_adapter_config cfg;
+    enum ustor_sync_mode mode;
+    volatile int state;
+    bool virtual_miniport;
+    bool physical_no_device;
+
+    /* what the miniport sees */
+    PVOID devext;                   /* HwDeviceExtension */
+    size_t devext_size;
+    PORT_CONFIGURATION_INFORMATION config;
+    ACCESS_RANGE access_ranges[8];
+    PERF_CONFIGURATION_DATA perf;
+    bool perf_set;
+    uint32_t srb_ext_size;
+    BOOLEAN supported_control[ScsiAdapterControlMax];
+
+    /* interrupts */
+    KIRQL dirql;
+    bool per_message;
+    bool msi;
+    uint32_t nr_messages;
+    KSPIN_LOCK intr_lock;           /* shared by all messages unless per-message */
+    PKINTERRUPT intr[PORT_MAX_MESSAGES];
+    struct ustor_irq_sink sink;
+    struct ustor_bus_device *device;
+
+    /* locks */
+    KSPIN_LOCK startio_lock;
+    struct port_lock_stats st_startio, st_interrupt, st_dpc;
+    struct port_lock_stats st_msi[PORT_MAX_MESSAGES];
+
+    /* DPCs and timers */
+    struct port_dpc dpcs[PORT_MAX_DPCS];
+    volatile LONG nr_dpcs;          /* published entries */
+    volatile LONG nr_dpcs_reserved; /* slots handed out */
+    KTIMER hw_timer;                /* RequestTimerCall */
+    KDPC hw_timer_dpc;
+    bool hw_timer_ready;
+    PHW_TIMER hw_timer_routine;
+    struct state_change state_change;
+    volatile int state_change_busy;
+    volatile int kick_pending;      /* flow control resumed inside a routine */
+    volatile uint64_t n_resets_detected;
+    KTIMER watchdog;
+    KDPC watchdog_dpc;
+    PHW_PASSIVE_INITIALIZE_ROUTINE passive_init;
+
+    /* flow control */
+    volatile LONG busy_until_completions;  /* StorPortBusy */
+    volatile LONG paused;                  /* StorPortPause */
+    uint64_t pause_until_ns;
+
+    /* logical units */
+    uint32_t nr_paths, nr_targets, nr_luns;
+    struct port_lun **luns;         /* [path][target][lun], created on first use */
+    uint32_t nr_lun_slots;
+
+    /* requests */
+    struct port_request *reqs;
+    uint32_t nr_reqs;
+    uint8_t *ext_pool;
+    KSPIN_LOCK free_lock;
+    struct port_request *free_list;
+    volatile LONG64 outstanding;    /* handed to the miniport, not completed */
+    volatile LONG64 in_port;        /* submitted, callback not yet run */
+
+    /* completions handed from ISR context to the completion DPC */
+    KSPIN_LOCK cq_lock;
+    struct port_request *cq_head, *cq_tail;
+    KDPC cq_dpc;
+
+    /* pool allocations (StorPortAllocatePool) */
+    KSPIN_LOCK pool_lock;
+    struct port_pool_block *pool_list;
+
+    /* statistics */
+    struct {
+        volatile uint64_t calls, total_ns, max_ns;
+    } routine_stats[RR_COUNT];
+    volatile uint64_t n_submitted, n_completed, n_busy, n_timeouts, n_resets, n_errors;
+
+    /* verifier */
+    struct uv_state uv;
+    bool in_restart;                /* HwStorInitialize called for a restart */
+};
+
+/* ---- per-thread frames ------------------------------------------------ */
+
+#define PORT_MAX_HELD 24
+
+struct port_held_lock {
+    enum rules_lock cls;
+    const void *id;                 /* the lock word */
+    const void *handle;             /* STOR_LOCK_HANDLE or NULL (port) */
+    struct ustor_adapter *ad;
+    bool by_port;
+    const char *taken_in;           /* routine name when taken */
+    void *taken_at;                 /* caller address */
+};
+
+struct port_frame {
+    struct port_frame *prev;
+    struct ustor_adapter *ad;
+    enum rules_routine routine;
+    const struct rules_cell *cell;
+    void *srb;
+    KIRQL saved_irql;               /* caller's IRQL, restored on leave */
+    KIRQL entry_irql;               /* IRQL the routine was entered at */
+    unsigned held_at_entry;         /* thread's held count before the port's locks */
+    unsigned held_after_port;       /* ... after them */
+    uint64_t t0;
+};
+
+struct port_thread {
+    struct port_frame *top;
+    unsigned nheld;
+    struct port_held_lock held[PORT_MAX_HELD];
+    struct port_request *done_head, *done_tail;
+    bool draining;
+    unsigned hold_drain;            /* >0: the port is mid-request; drain later */
+    char last_error[512];
+};
+
+struct port_thread *port_thread(void);
+
+/* Runs a miniport routine's prologue / epilogue: takes the table-A locks
+ * (unless already held by the caller, as for ISRs), raises to the
+ * table's IRQL, checks IRQL and locks on return, drains completions when
+ * this was the outermost frame. */
+void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules_routine r,
+                      const struct rules_cell *cell, void *srb, bool take_locks);
+void port_frame_leave(struct port_frame *f, bool release_locks);
+
+/* Records a lock this thread took (or that the kernel took for it). */
+void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
+                    const void *handle, bool by_port);
+/* Removes it; returns false if not found. */
+bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out);
+rules_lockset port_held_set(void);
+bool port_held_has(const void *id);
+const char *port_held_describe(char *buf, size_t len);
+
+/* The verifier's view of "here". */
+void port_where(struct uv_where *w, struct ustor_adapter *ad, const void *srb, char *locks, size_t len);
+bool port_report(struct ustor_adapter *ad, const char *rule, const void *srb, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void port_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- locks ------------------------------------------------------------ */
+
+void port_startio_lock(struct ustor_adapter *ad);
+void port_startio_unlock(struct ustor_adapter *ad);
+/* All interrupt locks of the adapter (every message in per-message mode). */
+void port_interrupt_lock_all(struct ustor_adapter *ad);
+void port_interrupt_unlock_all(struct ustor_adapter *ad);
+void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st, bool contended);
+void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st);
+
+/* ---- adapter lookup -------------------------------------------------- */
+
+/* Maps a miniport's HwDeviceExtension back to its adapter; NULL if it is
+ * not one (reported by the caller). */
+struct ustor_adapter *port_adapter_from_devext(PVOID devext);
+const char *port_mode_name(enum ustor_sync_mode m);
+
+/* ---- requests ---------------------------------------------------------- */
+
+void port_request_complete(struct ustor_adapter *ad, void *srb);  /* RequestComplete */
+void port_drain_completions(void);
+void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2);
+void port_kick_all(struct ustor_adapter *ad);
+void port_kick_lun(struct port_lun *lun);
+struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun, bool create);
+void port_watchdog_scan(struct ustor_adapter *ad);
+void port_abort_queued(struct ustor_adapter *ad, UCHAR status);
+struct port_request *port_request_from_srb(struct ustor_adapter *ad, void *srb);
+void port_reset_bus(struct ustor_adapter *ad, ULONG path);
+void port_force_timeouts(struct ustor_adapter *ad);
+
+/* Generic miniport calls with the table's locks and IRQL. */
+BOOLEAN port_call_adapter_control(struct ustor_adapter *ad, SCSI_ADAPTER_CONTROL_TYPE type,
+                                  PVOID params, SCSI_ADAPTER_CONTROL_STATUS *status);
+BOOLEAN port_call_initialize(struct ustor_adapter *ad);
+
+/* Interrupt plumbing (port/interrupt.c). */
+int port_interrupts_connect(struct ustor_adapter *ad);
+void port_interrupts_disconnect(struct ustor_adapter *ad);
+
+/* Pool (port/pool.c): leak check at removal. */
+void port_pool_check_leaks(struct ustor_adapter *ad);
+void port_pool_release_all(struct ustor_adapter *ad);
+
+#endif /* USTOR_PORT_PORT_H */

@@ -1,0 +1,118 @@
+/*
+ * rules.h - the Storport synchronization rules as data: SPEC tables A and
+ * B (S4.5, S4.6), the IRQL of every miniport routine (S1.4, S5.3, S5.6,
+ * HW_ADAPTER_CONTROL's per-control-type table) and the lock order (S4.4).
+ *
+ * There is exactly one copy of these rules, in rules.c.  The dispatcher
+ * asks rules_port_held() which locks to take and rules_call_irql() which
+ * IRQL to run a routine at; the verifier asks rules_may_acquire(),
+ * rules_irql_ok() and rules_order_ok() to judge what the miniport does.
+ */
+#ifndef USTOR_PORT_RULES_H
+#define USTOR_PORT_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <storport.h>
+#include <ustor/ustor.h>
+
+/* Lock classes.  A STOR_SPINLOCK value maps onto one; per-message MSI
+ * locks are interrupt-class locks. */
+enum rules_lock {
+    RL_DPC = 0,      /* DpcLock, ThreadedDpcLock, DpcLevelLock (a STOR_DPC's lock) */
+    RL_STARTIO,      /* StartIoLock */
+    RL_INTERRUPT,    /* InterruptLock, or an MSI message lock */
+    RL_COUNT
+};
+typedef uint8_t rules_lockset; /* bit (1 << enum rules_lock) */
+#define RL_BIT(l) ((rules_lockset)(1u << (l)))
+#define RL_NONE ((rules_lockset)0)
+
+/* Miniport routines, in the order of tables A and B. */
+enum rules_routine {
+    RR_FIND_ADAPTER = 0,
+    RR_INITIALIZE,
+    RR_INTERRUPT,
+    RR_MSI_INTERRUPT,
+    RR_STARTIO,
+    RR_BUILDIO,
+    RR_TIMER,
+    RR_RESET_BUS,
+    RR_ADAPTER_CONTROL,
+    RR_UNIT_CONTROL,
+    RR_TRACING_ENABLED,
+    RR_PASSIVE_INITIALIZE,
+    RR_DPC,
+    RR_STATE_CHANGE,
+    /* Not in the tables but with the same kind of rule: the callback of
+     * StorPortSynchronizeAccess (S3: runs like the ISR), and the port's own
+     * entry (DriverEntry). */
+    RR_SYNCHRONIZED_ACCESS,
+    RR_DRIVER_ENTRY,
+    RR_COUNT
+};
+
+/* IRQL a routine runs at. */
+enum rules_irql {
+    RI_PASSIVE,        /* PASSIVE_LEVEL */
+    RI_DISPATCH,       /* DISPATCH_LEVEL */
+    RI_DIRQL,          /* the adapter's device IRQL (interrupt SynchronizeIrql) */
+    RI_UPTO_DISPATCH,  /* any IRQL <= DISPATCH_LEVEL; the port uses DISPATCH_LEVEL */
+};
+
+struct rules_cell {
+    rules_lockset held;  /* table A: taken by the port before the call */
+    rules_lockset may;   /* table B as written (before the order rule) */
+    enum rules_irql irql;
+};
+
+struct rules_routine_row {
+    const char *name;    /* "HwStorStartIo" */
+    const char *cite;    /* where the row comes from */
+    struct rules_cell mode[USTOR_SYNC_MODE_COUNT];
+};
+
+struct rules_lock_row {
+    const char *name;    /* "StartIoLock" */
+    unsigned rank;       /* S4.4: lower rank first; equal ranks unordered */
+    enum rules_irql acquire_at;    /* IRQL the lock raises to */
+    enum rules_irql max_caller;    /* highest IRQL a caller may be at */
+};
+
+extern const struct rules_routine_row rules_routines[RR_COUNT];
+extern const struct rules_lock_row rules_locks[RL_COUNT];
+
+/* Row for HwStorAdapterControl with a given control type (the per-type
+ * table of the HW_ADAPTER_CONTROL page; SPEC note on table A). */
+const struct rules_cell *rules_adapter_control(SCSI_ADAPTER_CONTROL_TYPE type,
+                                               enum ustor_sync_mode mode);
+
+const struct rules_cell *rules_cell(enum rules_routine r, enum ustor_sync_mode mode);
+static inline rules_lockset rules_port_held(enum rules_routine r, enum ustor_sync_mode m)
+{
+    return rules_cell(r, m)->held;
+}
+
+/* The IRQL the port calls at, given the adapter's DIRQL. */
+KIRQL rules_irql_value(enum rules_irql irql, KIRQL dirql);
+/* Whether an observed IRQL satisfies a routine's IRQL rule. */
+bool rules_irql_ok(enum rules_irql irql, KIRQL observed, KIRQL dirql);
+const char *rules_irql_name(enum rules_irql irql);
+
+/* S4.4: may a lock of class `want` be taken while `held` are held? */
+bool rules_order_ok(rules_lockset held, enum rules_lock want);
+
+/* Table B filtered by the order rule and by what is already held: the
+ * locks a routine (cell) may acquire given everything now held (the
+ * port's and its own).  "An already-held lock is never acquirable." */
+rules_lockset rules_may_acquire(const struct rules_cell *cell, rules_lockset held_now);
+
+/* STOR_SPINLOCK -> class; false for InvalidLock and unknown values. */
+bool rules_lock_from_stor(STOR_SPINLOCK l, enum rules_lock *out);
+
+/* "DpcLock|StartIoLock" into buf. */
+const char *rules_lockset_str(rules_lockset s, char *buf, size_t len);
+
+#endif /* USTOR_PORT_RULES_H */
