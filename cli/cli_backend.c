@@ -151,6 +151,15 @@ static int resolve(const struct cli_options *o, const char **miniport, enum cli_
     return CLI_EXIT_OK;
 }
 
+static void (*report_sink)(void *ctx, const char *text);
+static void *report_ctx;
+
+void cli_backend_set_report_sink(void (*sink)(void *ctx, const char *text), void *ctx)
+{
+    report_sink = sink;
+    report_ctx = ctx;
+}
+
 int cli_backend_open(const struct cli_options *o, unsigned queue_depth, struct cli_adapter *a,
                      char *err, size_t errlen)
 {
@@ -167,7 +176,10 @@ int cli_backend_open(const struct cli_options *o, unsigned queue_depth, struct c
         snprintf(a->source, sizeof(a->source), "%s", miniport);
         rc = ustor_driver_load(miniport, &a->drv, msg, sizeof(msg));
         if (rc < 0) {
-            snprintf(err, errlen, "ustor: cannot load miniport %s: %s", miniport, msg);
+            if (strstr(msg, miniport)) /* the message names the file already */
+                snprintf(err, errlen, "ustor: %s", msg);
+            else
+                snprintf(err, errlen, "ustor: cannot load miniport %s: %s", miniport, msg);
             return CLI_EXIT_LOAD;
         }
     } else {
@@ -238,6 +250,8 @@ int cli_backend_open(const struct cli_options *o, unsigned queue_depth, struct c
         .warnings_are_errors = o->verifier_warnings_fail,
         .lock_graph = o->lock_graph,
         .collect_stats = true,
+        .report_sink = report_sink,
+        .report_ctx = report_ctx,
     };
     unsigned want = queue_depth * o->luns;
     if (want > 1024)

@@ -44,6 +44,9 @@ bool cli_miniport_is_path(const char *name);
  * on failure everything already made is torn down. */
 int cli_backend_open(const struct cli_options *o, unsigned queue_depth, struct cli_adapter *a,
                      char *err, size_t errlen);
+/* Verifier reports of adapters opened from now on go to sink (NULL:
+ * stderr). */
+void cli_backend_set_report_sink(void (*sink)(void *ctx, const char *text), void *ctx);
 /* Closes the LUNs, destroys the adapter and the device, unloads. */
 void cli_backend_close(struct cli_adapter *a);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -94,6 +95,15 @@ struct run {
 
 /* For the crash handler: what it may report. */
 static ustor_adapter *volatile crash_adapter;
+
+/* Ctrl-C ends the run early with a full report; a second one kills. */
+static volatile sig_atomic_t interrupted;
+
+static void interrupt_handler(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
 
 /* ---- completion: any thread; hand the slot to its job ---- */
 
@@ -355,6 +365,9 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx)
         ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
         (void)w;
     }
+    /* straight to the kernel: sanitizer runtimes intercept _exit and may
+     * fault again in a crashed process */
+    syscall(SYS_exit_group, CLI_EXIT_CRASH);
     _exit(CLI_EXIT_CRASH);
 }
 
@@ -402,6 +415,61 @@ static void bounded_close(struct cli_adapter *a, uint64_t limit_ms, int status_i
     }
 }
 
+/* ---- verifier reports ---- */
+
+/* Rule names and first reports copied out of the adapter, which frees its
+ * own when destroyed; reports made during teardown (leaks, requests the
+ * port had to time out) are counted here since the adapter is gone by the
+ * time they can be read back. */
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cli_result *sink_result; /* set while tearing down */
+static char rule_names[CLI_MAX_VIOLATION_RULES][64];
+static char rule_firsts[CLI_MAX_VIOLATION_RULES][256];
+
+static void add_rule(struct cli_result *r, const char *name, size_t name_len, bool warning,
+                     uint64_t count, const char *first, size_t first_len)
+{
+    for (unsigned i = 0; i < r->nr_rules; i++) {
+        if (strlen(r->rules[i].rule) == name_len && strncmp(r->rules[i].rule, name, name_len) == 0) {
+            r->rules[i].count += count;
+            return;
+        }
+    }
+    if (r->nr_rules == CLI_MAX_VIOLATION_RULES)
+        return;
+    unsigned i = r->nr_rules++;
+    snprintf(rule_names[i], sizeof(rule_names[i]), "%.*s", (int)name_len, name);
+    snprintf(rule_firsts[i], sizeof(rule_firsts[i]), "%.*s", (int)first_len, first ? first : "");
+    r->rules[i].rule = rule_names[i];
+    r->rules[i].first_report = first ? rule_firsts[i] : NULL;
+    r->rules[i].warning = warning;
+    r->rules[i].count = count;
+}
+
+static void report_sink(void *ctx, const char *text)
+{
+    (void)ctx;
+    fputs(text, stderr);
+    pthread_mutex_lock(&sink_lock);
+    struct cli_result *r = sink_result;
+    const char *p = r ? strstr(text, "ustor-verifier: ") : NULL;
+    if (p) {
+        p += strlen("ustor-verifier: ");
+        bool warning = strncmp(p, "WARNING ", 8) == 0;
+        if (warning || strncmp(p, "ERROR ", 6) == 0) {
+            const char *name = p + (warning ? 8 : 6);
+            size_t name_len = strcspn(name, " \n");
+            size_t line_len = strcspn(text, "\n");
+            if (warning)
+                r->violation_warnings++;
+            else
+                r->violation_errors++;
+            add_rule(r, name, name_len, warning, 1, text, line_len);
+        }
+    }
+    pthread_mutex_unlock(&sink_lock);
+}
+
 /* ---- results ---- */
 
 static void collect_adapter(struct run *run, struct cli_result *r)
@@ -417,8 +485,17 @@ static void collect_adapter(struct run *run, struct cli_result *r)
         r->have_stats = true;
         r->violation_errors = ustor_adapter_violations(a->ad);
         r->violation_warnings = ustor_adapter_warnings(a->ad);
-        unsigned n = ustor_adapter_violation_counts(a->ad, r->rules, CLI_MAX_VIOLATION_RULES);
-        r->nr_rules = n < CLI_MAX_VIOLATION_RULES ? n : CLI_MAX_VIOLATION_RULES;
+        static struct ustor_violation_count counts[CLI_MAX_VIOLATION_RULES];
+        unsigned n = ustor_adapter_violation_counts(a->ad, counts, CLI_MAX_VIOLATION_RULES);
+        if (n > CLI_MAX_VIOLATION_RULES)
+            n = CLI_MAX_VIOLATION_RULES;
+        r->nr_rules = 0;
+        for (unsigned i = 0; i < n; i++) {
+            const char *name = counts[i].rule ? counts[i].rule : "?";
+            const char *first = counts[i].first_report;
+            add_rule(r, name, strlen(name), counts[i].warning, counts[i].count, first,
+                     first ? strlen(first) : 0);
+        }
         /* violations() counts warnings too when they are errors */
         if (run->o->verifier_warnings_fail && r->violation_errors >= r->violation_warnings)
             r->violation_errors -= r->violation_warnings;
@@ -546,6 +623,7 @@ int cli_run(const struct cli_options *o)
     run.o = o;
     r.opt = o;
     cli_install_crash_handler();
+    cli_backend_set_report_sink(report_sink, NULL);
 
     int status = cli_backend_open(o, o->iodepth * o->numjobs, &run.a, err, sizeof(err));
     if (status != CLI_EXIT_OK) {
@@ -559,6 +637,14 @@ int cli_run(const struct cli_options *o)
         bounded_close(&run.a, USTOR_SHUTDOWN_GRACE_MS + 5000, CLI_EXIT_CRASH);
         return status;
     }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = interrupt_handler;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     uint64_t hang_ms = o->hang_timeout_ms ? o->hang_timeout_ms : cli_default_hang_timeout_ms(run.a.timeout_s);
     bool progress = !o->json && !o->quiet && isatty(STDOUT_FILENO);
@@ -589,7 +675,7 @@ int cli_run(const struct cli_options *o)
             t_end = t;
             break;
         }
-        if (t - t0 >= o->runtime_ms * 1000000ull)
+        if (t - t0 >= o->runtime_ms * 1000000ull || interrupted)
             atomic_store(&run.stop, true);
         uint64_t c = atomic_load(&run.completed);
         if (c != last_completed || atomic_load(&run.outstanding) == 0) {
@@ -643,7 +729,13 @@ int cli_run(const struct cli_options *o)
     collect_adapter(&run, &r);
     crash_adapter = NULL;
     unsigned nluns = run.a.nluns;
+    pthread_mutex_lock(&sink_lock);
+    sink_result = &r;
+    pthread_mutex_unlock(&sink_lock);
     bounded_close(&run.a, USTOR_SHUTDOWN_GRACE_MS + 2000ull * nluns + 3000, CLI_EXIT_CRASH);
+    pthread_mutex_lock(&sink_lock);
+    sink_result = NULL;
+    pthread_mutex_unlock(&sink_lock);
     r.exit_status = cli_result_exit_status(&r);
     print_report(o, &r);
     for (unsigned l = 0; l < nluns && run.vt; l++)

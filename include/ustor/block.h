@@ -122,10 +122,13 @@ int ustor_blk_open_transport(const struct ustor_blk_transport *t, uint8_t path,
                              uint8_t target, uint8_t lun,
                              const struct ustor_blk_options *opts,
                              ustor_blk_dev **out, char *err, size_t errlen);
-/* Waits (up to close_wait_ms) for outstanding requests, then frees.
- * Returns 0, or -ETIMEDOUT when requests were still outstanding: then the
- * device is deliberately leaked because the port still owns its SRBs.
- * Close every device before destroying its adapter.  NULL is a no-op. */
+/* Refuses new requests (-ENODEV), waits (up to close_wait_ms) for
+ * outstanding requests and their callbacks, then frees.  Returns 0, or
+ * -ETIMEDOUT when requests were still outstanding: the device then stays
+ * allocated, because the port still owns its SRBs, and calling
+ * ustor_blk_close again later finishes the job.  Never call it from a
+ * completion callback.  Close every device before destroying its adapter.
+ * NULL is a no-op. */
 int ustor_blk_close(ustor_blk_dev *dev);
 const struct ustor_blk_info *ustor_blk_get_info(const ustor_blk_dev *dev);
 /* Requests accepted and not yet completed. */
@@ -153,7 +156,7 @@ typedef void (*ustor_blk_cb)(void *ctx, const struct ustor_blk_result *r);
 /* ---- asynchronous block I/O --------------------------------------------- */
 
 /* flags */
-#define USTOR_BLK_FUA 0x1u        /* write/zero: durable when completed */
+#define USTOR_BLK_FUA 0x1u        /* write/zero: durable when completed (reads: FUA bit if DPOFUA) */
 #define USTOR_BLK_MAY_UNMAP 0x2u  /* write_zeroes: may deallocate */
 
 /* All return 0 when accepted (cb will run once), or without calling cb:
@@ -176,7 +179,8 @@ int ustor_blk_unmap(ustor_blk_dev *dev, uint64_t lba, uint64_t nblocks,
 /* Zeroes blocks: WRITE SAME (16) with UNMAP when MAY_UNMAP and the device
  * can and reads unmapped blocks as zero, else WRITE SAME (16) of a zero
  * block, else (device rejects WRITE SAME) plain WRITEs of zeroes.  FUA is
- * honoured with a SYNCHRONIZE CACHE of the range afterwards. */
+ * honoured with a SYNCHRONIZE CACHE afterwards when the device has a
+ * write cache. */
 int ustor_blk_write_zeroes(ustor_blk_dev *dev, uint64_t lba, uint64_t nblocks,
                            unsigned flags, ustor_blk_cb cb, void *ctx);
 
@@ -188,7 +192,8 @@ enum ustor_blk_dir {
 
 /* Passthrough of any CDB (1..16 bytes, up to 32 with STORAGE_REQUEST_BLOCK),
  * no retries, no splitting; timeout_s 0 means the default.  r->error is 0
- * only for GOOD status; check r->transferred for short reads. */
+ * for success, RECOVERED ERROR, and an underrun (SRB_STATUS_DATA_OVERRUN):
+ * r->transferred is the real length. */
 int ustor_blk_scsi(ustor_blk_dev *dev, const uint8_t *cdb, unsigned cdb_len,
                    enum ustor_blk_dir dir, void *buf, uint32_t len, unsigned timeout_s,
                    ustor_blk_cb cb, void *ctx);
@@ -196,7 +201,8 @@ int ustor_blk_scsi(ustor_blk_dev *dev, const uint8_t *cdb, unsigned cdb_len,
 /* ---- synchronous wrappers ------------------------------------------------ */
 
 /* Block until done; return r.error (or the submission error).  result may
- * be NULL.  They wait for a free context rather than returning -EBUSY. */
+ * be NULL.  They wait for a free context rather than returning -EBUSY, so
+ * never call them from a completion callback. */
 int ustor_blk_read_sync(ustor_blk_dev *dev, uint64_t lba, uint32_t nblocks, void *buf,
                         unsigned flags, struct ustor_blk_result *result);
 int ustor_blk_write_sync(ustor_blk_dev *dev, uint64_t lba, uint32_t nblocks,

@@ -6,7 +6,9 @@
  *   HwStorBuildIo (no lock, SPEC S5.2) decodes block CDBs into the
  *   SrbExtension; HwStorStartIo bounces (busy=N), checks, moves the data
  *   and either completes the request at once or queues it for the
- *   completion DPC (complete=inline|dpc|mixed).
+ *   completion DPC (complete=inline|dpc|mixed).  The DPC is initialized in
+ *   HwStorPassiveInitializeRoutine, where StorPortInitializeDpc's page
+ *   says it belongs; HwStorInitialize enables passive initialization.
  *
  * Locking (SPEC S4, tables A and B)
  *   Shared state: the DPC completion list and the busy=N bookkeeping
@@ -60,6 +62,7 @@
 #ifdef RAMDISK_PHYSICAL
 static HW_FIND_ADAPTER RamdiskHwFindAdapter;
 static HW_INTERRUPT RamdiskHwInterrupt;
+static HW_UNIT_CONTROL RamdiskHwUnitControl; /* HW_INITIALIZATION_DATA only */
 #else
 static VIRTUAL_HW_FIND_ADAPTER RamdiskHwFindAdapter;
 static HW_FREE_ADAPTER_RESOURCES RamdiskHwFreeAdapterResources;
@@ -70,7 +73,6 @@ static HW_BUILDIO RamdiskHwBuildIo;
 static HW_STARTIO RamdiskHwStartIo;
 static HW_RESET_BUS RamdiskHwResetBus;
 static HW_ADAPTER_CONTROL RamdiskHwAdapterControl;
-static HW_UNIT_CONTROL RamdiskHwUnitControl;
 static HW_DPC_ROUTINE RamdiskHwDpcRoutine;
 
 /* Numbers adapters so serial numbers and NAA ids are unique. */
@@ -80,11 +82,20 @@ static atomic_uint RamdiskAdapterCount;
  * Small helpers
  * ====================================================================== */
 
+#ifdef RAMDISK_PHYSICAL
+#define RAMDISK_SERIAL_PREFIX "USTRP"
+#define RAMDISK_NAA_BUILD_BIT (1ull << 35)
+#else
+#define RAMDISK_SERIAL_PREFIX "USTRV"
+#define RAMDISK_NAA_BUILD_BIT 0ull
+#endif
+
+/* Build letter, 8 hex digits of adapter, 2 of LUN: unique within the
+ * process, also between the two builds (each counts its own adapters). */
 static VOID RamdiskFormatSerial(PCHAR Out, ULONG Adapter, ULONG Lun)
 {
-    /* 8 hex digits of adapter, 2 of LUN: unique within the process. */
-    snprintf(Out, SCSIDISK_MAX_SERIAL + 1, "USTRD%08lX%02lX", (unsigned long)Adapter,
-             (unsigned long)Lun);
+    snprintf(Out, SCSIDISK_MAX_SERIAL + 1, RAMDISK_SERIAL_PREFIX "%08lX%02lX",
+             (unsigned long)Adapter, (unsigned long)Lun);
 }
 
 static VOID RamdiskComplete(PRAMDISK_EXTENSION Ext, PVOID Srb)
@@ -619,7 +630,6 @@ static BOOLEAN RamdiskHwBuildIo(PVOID DeviceExtension, PSCSI_REQUEST_BLOCK Srb)
     cdbLength = SrbGetCdbLength(srb);
     if (cdb == NULL || cdbLength == 0)
         return TRUE;
-    context->Opcode = cdb[0];
     if (ScsiDiskIsBlockCommand(cdb[0])) {
         /* Geometry is fixed after HwStorFindAdapter: no lock needed. */
         context->Decoded = TRUE;
@@ -660,7 +670,6 @@ static BOOLEAN RamdiskHwStartIo(PVOID DeviceExtension, PSCSI_REQUEST_BLOCK Srb)
         BOOLEAN taken;
 
         context->Srb = srb;
-        context->SrbStatus = status;
         context->Next = NULL;
         taken = RamdiskLockFromStartIo(ext, &handle);
         if (ext->DpcTail != NULL)
@@ -778,7 +787,6 @@ static BOOLEAN RamdiskHwInitialize(PVOID DeviceExtension)
     if (ext->InitializedOnce)
         return TRUE;
     ext->InitializedOnce = TRUE;
-    ext->Stopped = FALSE;
 #ifdef RAMDISK_PHYSICAL
     ext->StartIoSerialized = TRUE;
     if (ext->Sync == RamdiskSyncConcurrent)
@@ -816,10 +824,11 @@ static SCSI_ADAPTER_CONTROL_STATUS RamdiskHwAdapterControl(PVOID DeviceExtension
         ScsiQuerySupportedControlTypes, ScsiStopAdapter, ScsiRestartAdapter,
         ScsiAdapterSurpriseRemoval,
     };
-    PRAMDISK_EXTENSION ext = DeviceExtension;
     PSCSI_SUPPORTED_CONTROL_TYPE_LIST list;
     ULONG i;
 
+    /* The RAM disk keeps no adapter state that a control changes. */
+    UNREFERENCED_PARAMETER(DeviceExtension);
     switch (ControlType) {
     case ScsiQuerySupportedControlTypes:
         list = Parameters;
@@ -833,24 +842,22 @@ static SCSI_ADAPTER_CONTROL_STATUS RamdiskHwAdapterControl(PVOID DeviceExtension
     case ScsiStopAdapter:
         /* The port drained our requests first.  Memory is kept so that a
          * restart finds the data (see "Memory" at the top). */
-        ext->Stopped = TRUE;
         return ScsiAdapterControlSuccess;
     case ScsiRestartAdapter:
         /* Not HwStorInitialize: passive initialization must not be
          * enabled again (SDV StorPortPassiveFromHwInit); the DPC and the
          * memory survived the stop. */
-        ext->Stopped = FALSE;
         return ScsiAdapterControlSuccess;
     case ScsiAdapterSurpriseRemoval:
         /* Nothing to quiesce: no hardware.  Memory goes with the adapter
          * (HwStorFreeAdapterResources / the uncached extension). */
-        ext->Stopped = TRUE;
         return ScsiAdapterControlSuccess;
     default:
         return ScsiAdapterControlUnsuccessful;
     }
 }
 
+#ifdef RAMDISK_PHYSICAL
 _Use_decl_annotations_
 static SCSI_UNIT_CONTROL_STATUS RamdiskHwUnitControl(PVOID DeviceExtension,
                                                      SCSI_UNIT_CONTROL_TYPE ControlType,
@@ -883,6 +890,7 @@ static SCSI_UNIT_CONTROL_STATUS RamdiskHwUnitControl(PVOID DeviceExtension,
         return ScsiUnitControlUnsuccessful;
     }
 }
+#endif
 
 #ifndef RAMDISK_PHYSICAL
 static VOID RamdiskFreeLunMemory(PRAMDISK_EXTENSION Ext)
@@ -922,7 +930,6 @@ static ULONG RamdiskAllocateDisks(PRAMDISK_EXTENSION Ext, PPORT_CONFIGURATION_IN
                            (unsigned long)Ext->Config.LunCount, (unsigned long long)size);
         return SP_RETURN_ERROR;
     }
-    Ext->DataFromUncachedExtension = TRUE;
     for (i = 0; i < Ext->Config.LunCount; i++) {
         Ext->Luns[i].Data = base + (size_t)(size * i);
     }
@@ -1026,7 +1033,7 @@ static ULONG RamdiskFindAdapterCommon(PRAMDISK_EXTENSION Ext, PCSTR ArgumentStri
         if (lun->StripeBlocks == 0)
             lun->StripeBlocks = 1;
         RamdiskFormatSerial(lun->SerialNumber, Ext->AdapterNumber, i);
-        lun->NaaId = ((ULONGLONG)Ext->AdapterNumber << 8) | i;
+        lun->NaaId = RAMDISK_NAA_BUILD_BIT | (((ULONGLONG)Ext->AdapterNumber << 8) & 0x7FFFFFFFFull) | i;
     }
     return SP_RETURN_FOUND;
 }
@@ -1082,7 +1089,6 @@ NTSTATUS DriverEntry(PVOID DriverObject, PVOID RegistryPath)
     init.AdapterInterfaceType = Internal;
     init.HwFindAdapter = RamdiskHwFindAdapter;
     init.HwFreeAdapterResources = RamdiskHwFreeAdapterResources;
-    (void)RamdiskHwUnitControl; /* VIRTUAL_HW_INITIALIZATION_DATA has no HwUnitControl */
 #endif
     init.HwInitialize = RamdiskHwInitialize;
     init.HwStartIo = RamdiskHwStartIo;

@@ -12,7 +12,7 @@
  *    can be exercised with real I/O.
  *
  * Parameters arrive as HwStorFindAdapter's ArgumentString, see
- * RamdiskParseArguments in ramdisk.c and miniports/README.md.
+ * ramdisk_args.h and miniports/README.md.
  */
 #ifndef USTOR_MINIPORTS_RAMDISK_H
 #define USTOR_MINIPORTS_RAMDISK_H
@@ -66,10 +66,8 @@ typedef struct _RAMDISK_LUN {
 typedef struct _RAMDISK_SRB_CONTEXT {
     struct _RAMDISK_SRB_CONTEXT *Next;
     PVOID Srb;
-    UCHAR SrbStatus;          /* result, kept until completion */
     BOOLEAN Decoded;          /* BuildIo decoded the CDB */
     BOOLEAN DecodeFailed;     /* ... and found it invalid: Sense holds why */
-    UCHAR Opcode;
     SCSIDISK_SENSE Sense;
     SCSIDISK_BLOCK_COMMAND Block; /* for block commands */
 } RAMDISK_SRB_CONTEXT, *PRAMDISK_SRB_CONTEXT;
@@ -81,9 +79,7 @@ typedef struct _RAMDISK_EXTENSION {
     ULONG AdapterNumber;
     BOOLEAN InitializedOnce;     /* HwStorInitialize ran (passive init enabled) */
     BOOLEAN DpcReady;            /* completion DPC initialized */
-    BOOLEAN Stopped;             /* between ScsiStopAdapter and restart */
     BOOLEAN StartIoSerialized;   /* port holds the StartIo lock around StartIo */
-    BOOLEAN DataFromUncachedExtension; /* physical build: port owns the memory */
     RAMDISK_SYNC_MODE Sync;
 
     /* Requests completed from the DPC; protected by the StartIo lock (see

@@ -1456,7 +1456,7 @@ int ustor_blk_close(ustor_blk_dev *dev)
          * turn their completions into use-after-free. */
         fprintf(stderr,
                 "ustor_blk_close: %u request(s) still outstanding after %u ms on LUN %u:%u:%u; "
-                "the device is left allocated\n",
+                "the device stays allocated until a later ustor_blk_close succeeds\n",
                 dev->nreqs - dev->nfree, dev->close_wait_ms, dev->info.path, dev->info.target,
                 dev->info.lun);
         return -ETIMEDOUT;

@@ -430,8 +430,9 @@ static void vblk_execute(void *ctx, struct ustor_devsim_req *base, bool inject_e
         goto out;
     }
     if (n < 0) {
-        /* A malformed chain: report it in the status byte if there is a
-         * writable last descriptor; the walk gives us none, so only count. */
+        /* A malformed chain (loop, bad index, bad indirect table): where
+         * its status byte is cannot be known, so it completes with used
+         * length 0 and is only counted. */
         atomic_fetch_add(&d->st_bad, 1);
         atomic_fetch_add(&d->st_errors, 1);
         goto out;

@@ -86,6 +86,12 @@ BOOLEAN KeInsertQueueDpc(PRKDPC Dpc, PVOID SystemArgument1,
                : FALSE;
 }
 
+static PKDPC dpc_next(PKDPC dpc)
+{
+    PSINGLE_LIST_ENTRY next = dpc->DpcListEntry.Next;
+    return next ? CONTAINING_RECORD(next, KDPC, DpcListEntry) : NULL;
+}
+
 BOOLEAN KeRemoveQueueDpc(PRKDPC Dpc)
 {
     if (!Dpc)
@@ -95,23 +101,16 @@ BOOLEAN KeRemoveQueueDpc(PRKDPC Dpc)
         return FALSE;
     BOOLEAN removed = FALSE;
     pthread_mutex_lock(&cpu->lock);
+    /* Re-check under the lock: the DPC thread may have dequeued it. */
     if (__atomic_load_n(&Dpc->DpcData, __ATOMIC_ACQUIRE) == cpu) {
         PKDPC prev = NULL;
-        for (PKDPC d = cpu->dpc_head; d;
-             prev = d, d = d->DpcListEntry.Next
-                               ? CONTAINING_RECORD(d->DpcListEntry.Next, KDPC,
-                                                   DpcListEntry)
-                               : NULL) {
+        for (PKDPC d = cpu->dpc_head; d; prev = d, d = dpc_next(d)) {
             if (d != Dpc)
                 continue;
-            PKDPC next = d->DpcListEntry.Next ? CONTAINING_RECORD(
-                                                    d->DpcListEntry.Next, KDPC,
-                                                    DpcListEntry)
-                                              : NULL;
             if (prev)
-                prev->DpcListEntry.Next = next ? &next->DpcListEntry : NULL;
+                prev->DpcListEntry.Next = d->DpcListEntry.Next;
             else
-                cpu->dpc_head = next;
+                cpu->dpc_head = dpc_next(d);
             if (cpu->dpc_tail == d)
                 cpu->dpc_tail = prev;
             cpu->dpc_count--;
@@ -211,10 +210,7 @@ void *ukern_dpc_thread_main(void *arg)
         PKDPC dpc = cpu->dpc_head;
         if (!dpc)
             break; /* stopping and drained */
-        cpu->dpc_head = dpc->DpcListEntry.Next
-                            ? CONTAINING_RECORD(dpc->DpcListEntry.Next, KDPC,
-                                                DpcListEntry)
-                            : NULL;
+        cpu->dpc_head = dpc_next(dpc);
         if (!cpu->dpc_head)
             cpu->dpc_tail = NULL;
         cpu->dpc_count--;

@@ -86,12 +86,15 @@ static void *timer_thread_main(void *arg)
             (void)timer_link(t);
         }
         /* Signal and queue under the timer lock so that once KeCancelTimer
-         * has returned no expiry of this round is still in flight. */
+         * has returned no expiry of this round is still in flight.  Read
+         * the timer before signalling it: a waiter may free it at once. */
+        PKDPC dpc = t->Dpc;
+        ULONG processor = t->Processor;
         ukern_object_signal(&t->Header);
-        if (t->Dpc) {
+        if (dpc) {
             LARGE_INTEGER sys;
             KeQuerySystemTime(&sys);
-            (void)ukern_dpc_queue_on(t->Dpc, t->Processor,
+            (void)ukern_dpc_queue_on(dpc, processor,
                                      (PVOID)(ULONG_PTR)sys.LowPart,
                                      (PVOID)(ULONG_PTR)(ULONG)sys.HighPart);
         }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "hw/physmem.h"
+#include "port/memory.h"
 
 /* Live adapters, for mapping a HwDeviceExtension back to its adapter. */
 #define MAX_ADAPTERS 64
@@ -259,6 +260,27 @@ static int setup_requests(struct ustor_adapter *ad)
     return ad->luns ? 0 : -ENOMEM;
 }
 
+/* Everything the StorPort routines of bus.c / memory.c / worker.c keep on
+ * the side, and the miniport's own removal callback, in removal order. */
+static void release_resources(struct ustor_adapter *ad, bool call_miniport)
+{
+    port_timers_release(ad);
+    port_workers_release(ad);
+    ukern_dpc_flush();
+    if (call_miniport && ad->virtual_miniport && ad->drv->vhw.HwFreeAdapterResources) {
+        struct port_frame f;
+        port_frame_enter(&f, ad, RR_FREE_ADAPTER_RESOURCES, rules_cell(RR_FREE_ADAPTER_RESOURCES, ad->mode),
+                         NULL, true);
+        ad->drv->vhw.HwFreeAdapterResources(ad->devext);
+        port_frame_leave(&f, true);
+    }
+    if (call_miniport)
+        port_pool_check_leaks(ad);
+    port_memory_release(ad);
+    port_bus_release(ad);
+    port_side_forget(ad);
+}
+
 static void free_adapter(struct ustor_adapter *ad)
 {
     if (!ad)
@@ -368,9 +390,10 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
      * the StartIo discipline is fixed from here on. */
     ad->mode = decide_mode(ad);
 
-    struct {
+    /* The list ends in a flexible array: give it room for every type. */
+    union {
         SCSI_SUPPORTED_CONTROL_TYPE_LIST list;
-        BOOLEAN more[ScsiAdapterControlMax];
+        UCHAR raw[sizeof(SCSI_SUPPORTED_CONTROL_TYPE_LIST) + ScsiAdapterControlMax];
     } q;
     memset(&q, 0, sizeof(q));
     q.list.MaxControlType = ScsiAdapterControlMax;
@@ -392,6 +415,7 @@ fail_intr:
 fail:
     KeCancelTimer(&ad->hw_timer);
     ukern_dpc_flush();
+    release_resources(ad, false);
     unregister_adapter(ad);
     free_adapter(ad);
     ukern_shutdown();
@@ -452,7 +476,7 @@ void ustor_adapter_destroy(ustor_adapter *ad)
     if (!ad->virtual_miniport)
         port_interrupts_disconnect(ad);
     ukern_dpc_flush();
-    port_pool_check_leaks(ad);
+    release_resources(ad, true);
     unregister_adapter(ad);
     free_adapter(ad);
     ukern_shutdown();

@@ -889,9 +889,9 @@ STORPORT_API BOOLEAN StorPortRegistryWrite(PVOID HwDeviceExtension, PUCHAR Value
     nv->len = BufferLength;
     memcpy(nv->data, Buffer, BufferLength);
     pthread_mutex_lock(&reg_lock);
-    for (struct reg_value **pp = &registry; *pp; pp = &(*pp)->next)
-        if (*pp == registry_find(ad, nv->name, Global != 0)) {
-            struct reg_value *old = *pp;
+    struct reg_value *old = registry_find(ad, nv->name, Global != 0);
+    for (struct reg_value **pp = &registry; old && *pp; pp = &(*pp)->next)
+        if (*pp == old) {
             *pp = old->next;
             free(old);
             break;

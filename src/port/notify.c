@@ -238,7 +238,7 @@ STORPORT_API BOOLEAN StorPortPause(PVOID HwDeviceExtension, ULONG Timeout)
     struct ustor_adapter *ad = adapter_or_report(HwDeviceExtension, "StorPortPause");
     if (!ad)
         return FALSE;
-    ad->pause_until_ns = ukern_now_ns() + (uint64_t)Timeout * 1000000000ull;
+    __atomic_store_n(&ad->pause_until_ns, ukern_now_ns() + (uint64_t)Timeout * 1000000000ull, __ATOMIC_RELAXED);
     __atomic_store_n(&ad->paused, 1, __ATOMIC_RELEASE);
     return TRUE;
 }

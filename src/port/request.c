@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hw/physmem.h"
+#include "port/memory.h"
 
 #define EXT_POISON 0xDB
 
@@ -345,8 +346,9 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
         return -EBUSY;
     }
     r->ad = ad;
-    r->lun = l;
-    r->srb = srb;
+    /* lun, srb and timeout_s are read by the watchdog on another thread. */
+    __atomic_store_n(&r->lun, l, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->srb, srb, __ATOMIC_RELAXED);
     r->srbex = srb_is_ex(srb);
     r->cb = cb;
     r->cb_ctx = ctx;
@@ -356,7 +358,7 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
     r->cur_ext = 0;
     r->submit_ns = ukern_now_ns();
     ULONG to = SrbGetTimeOutValue(srb);
-    r->timeout_s = to ? to : PORT_DEFAULT_TIMEOUT_S;
+    __atomic_store_n(&r->timeout_s, to ? to : PORT_DEFAULT_TIMEOUT_S, __ATOMIC_RELAXED);
     if (ad->srb_ext_size)
         memset(r->ext[0], 0, ad->srb_ext_size);
     srb_set_extension(srb, ad->srb_ext_size ? r->ext[0] : NULL);
@@ -485,6 +487,7 @@ static void finish(struct port_request *r)
     check_dropped_extension(r);
     if (r->status_override)
         SrbSetSrbStatus(srb, r->status_override);
+    port_memory_srb_done(ad, r);
     if (r->data_phys) {
         ustor_phys_unmap(r->data_phys);
         r->data_phys = 0;
@@ -506,7 +509,7 @@ static void finish(struct port_request *r)
 
     ustor_srb_done cb = r->cb;
     void *ctx = r->cb_ctx;
-    r->srb = NULL;
+    __atomic_store_n(&r->srb, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&r->state, REQ_FREE, __ATOMIC_RELEASE);
     pool_put(ad, r);
 
@@ -628,19 +631,21 @@ void port_watchdog_scan(struct ustor_adapter *ad)
     uint64_t now = ukern_now_ns();
     struct port_thread *pt = port_thread();
 
-    if (__atomic_load_n(&ad->paused, __ATOMIC_ACQUIRE) && now >= ad->pause_until_ns) {
+    if (__atomic_load_n(&ad->paused, __ATOMIC_ACQUIRE) && now >= __atomic_load_n(&ad->pause_until_ns, __ATOMIC_RELAXED)) {
         __atomic_store_n(&ad->paused, 0, __ATOMIC_RELEASE);
         port_kick_all(ad);
     }
     bool any_lun_resumed = false;
     for (uint32_t i = 0; i < ad->nr_lun_slots; i++) {
         struct port_lun *l = __atomic_load_n(&ad->luns[i], __ATOMIC_ACQUIRE);
-        if (l && l->paused && now >= l->pause_until_ns) {
-            ukern_spin_acquire_raw(&l->lock);
+        if (!l)
+            continue;
+        ukern_spin_acquire_raw(&l->lock);
+        if (l->paused && now >= l->pause_until_ns) {
             l->paused = false;
-            ukern_spin_release_raw(&l->lock);
             any_lun_resumed = true;
         }
+        ukern_spin_release_raw(&l->lock);
     }
     if (any_lun_resumed)
         port_kick_all(ad);
@@ -652,18 +657,22 @@ void port_watchdog_scan(struct ustor_adapter *ad)
         if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != REQ_OUTSTANDING)
             continue;
         uint64_t started = __atomic_load_n(&r->start_ns, __ATOMIC_RELAXED);
-        if (now - started <= (uint64_t)r->timeout_s * 1000000000ull ||
+        uint32_t timeout_s = __atomic_load_n(&r->timeout_s, __ATOMIC_RELAXED);
+        /* started > now: the slot was recycled and restarted meanwhile. */
+        if (started > now || now - started <= (uint64_t)timeout_s * 1000000000ull ||
             __atomic_load_n(&r->timed_out, __ATOMIC_RELAXED))
+            continue;
+        struct port_lun *l = __atomic_load_n(&r->lun, __ATOMIC_RELAXED);
+        void *srb = __atomic_load_n(&r->srb, __ATOMIC_RELAXED);
+        if (!l || !srb || __atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != REQ_OUTSTANDING)
             continue;
         __atomic_store_n(&r->timed_out, 1, __ATOMIC_RELAXED);
         expired++;
-        reset_paths |= 1u << (r->lun->path & 31);
-        void *srb = r->srb;
-        if (srb)
-            port_report(ad, "SrbTimeout", srb,
-                        "SRB %p (LUN %u/%u/%u) not completed after %.1f s (TimeOutValue %u s); the port "
-                        "resets the bus", srb, r->lun->path, r->lun->target, r->lun->lun,
-                        (double)(now - started) / 1e9, r->timeout_s);
+        reset_paths |= 1u << (l->path & 31);
+        port_report(ad, "SrbTimeout", srb,
+                    "SRB %p (LUN %u/%u/%u) not completed after %.1f s (TimeOutValue %u s); the port "
+                    "resets the bus", srb, l->path, l->target, l->lun, (double)(now - started) / 1e9,
+                    timeout_s);
     }
     if (!expired)
         return;

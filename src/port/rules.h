@@ -47,10 +47,12 @@ enum rules_routine {
     RR_DPC,
     RR_STATE_CHANGE,
     /* Not in the tables but with the same kind of rule: the callback of
-     * StorPortSynchronizeAccess (S3: runs like the ISR), and the port's own
-     * entry (DriverEntry). */
+     * StorPortSynchronizeAccess (S3: runs like the ISR), the port's own
+     * entry (DriverEntry), and a virtual miniport's HwFreeAdapterResources
+     * (called at removal, PASSIVE_LEVEL, nothing held: docs/rules.md). */
     RR_SYNCHRONIZED_ACCESS,
     RR_DRIVER_ENTRY,
+    RR_FREE_ADAPTER_RESOURCES,
     RR_COUNT
 };
 

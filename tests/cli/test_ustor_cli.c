@@ -35,6 +35,8 @@ struct result {
     char *out, *err;
 };
 
+static char *last_out, *last_err; /* of the latest run */
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -98,8 +100,11 @@ static struct result run_ustor(const char *first, ...)
     }
     struct result r;
     r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
+    /* a failed assertion leaves the test without freeing: free here */
+    free(last_out);
+    free(last_err);
+    r.out = last_out = slurp(out_path);
+    r.err = last_err = slurp(err_path);
     unlink(out_path);
     unlink(err_path);
     return r;
@@ -107,8 +112,22 @@ static struct result run_ustor(const char *first, ...)
 
 static void free_result(struct result *r)
 {
+    if (r->out == last_out)
+        last_out = NULL;
+    if (r->err == last_err)
+        last_err = NULL;
     free(r->out);
     free(r->err);
+    r->out = r->err = NULL;
+}
+
+static int free_last(void **state)
+{
+    (void)state;
+    free(last_out);
+    free(last_err);
+    last_out = last_err = NULL;
+    return 0;
 }
 
 #define expect_status(r, want) do { \
@@ -431,5 +450,5 @@ int main(void)
         cmocka_unit_test(test_crash_exit_5),
         cmocka_unit_test(test_hang_exit_5),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, free_last);
 }

@@ -1682,6 +1682,33 @@ static void test_close_waits_for_outstanding(void **state)
     fake_free(f);
 }
 
+static void test_close_timeout_then_retry(void **state)
+{
+    (void)state;
+    struct fake *f = fake_new(true, FAKE_THREAD);
+    fake_start(f);
+    struct ustor_blk_options o = {.close_wait_ms = 10};
+    ustor_blk_dev *dev = open_ok(f, &o);
+    pthread_mutex_lock(&f->lock);
+    f->hold = true;
+    pthread_mutex_unlock(&f->lock);
+    uint8_t buf[512];
+    struct collector c;
+    collector_init(&c);
+    assert_int_equal(ustor_blk_read(dev, 0, 1, buf, 0, collector_cb, &c), 0);
+    /* The port still holds the SRB: close refuses to free. */
+    assert_int_equal(ustor_blk_close(dev), -ETIMEDOUT);
+    /* Closing: new requests are refused, the held one still completes. */
+    assert_int_equal(ustor_blk_read(dev, 1, 1, buf, 0, ignore_cb, NULL), -ENODEV);
+    assert_int_equal(ustor_blk_read_sync(dev, 1, 1, buf, 0, NULL), -ENODEV);
+    fake_release(f);
+    collector_wait(&c, 1);
+    assert_int_equal(c.last.error, 0);
+    assert_int_equal(ustor_blk_close(dev), 0);
+    collector_destroy(&c);
+    fake_free(f);
+}
+
 /* ---- concurrency ------------------------------------------------------------------------------ */
 
 #define CT_THREADS 4
@@ -1864,6 +1891,7 @@ int main(void)
         BOTH(test_passthrough),
         BOTH(test_pool_exhaustion_returns_ebusy),
         cmocka_unit_test(test_close_waits_for_outstanding),
+        cmocka_unit_test(test_close_timeout_then_retry),
         cmocka_unit_test(test_concurrent_submitters),
     };
 #undef BOTH

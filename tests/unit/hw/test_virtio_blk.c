@@ -75,6 +75,7 @@ struct tq {
     uint8_t *used;   /* flags, idx, elems[size], avail_event */
     uint16_t avail_idx, last_used, next_desc, notify_off;
     uint16_t vector;
+    bool suppress_next; /* next submit asks for no interrupt */
 };
 
 struct tdrv {
@@ -86,7 +87,6 @@ struct tdrv {
     bool msix;
     unsigned nq;
     uint64_t features;
-    bool suppress_next; /* next submit asks for no interrupt */
     struct tq q[MAXQ];
     struct tsink sink;
 };
@@ -256,8 +256,8 @@ static uint16_t submit(struct tdrv *t, unsigned qi, const struct tseg *segs, uns
     /* With EVENT_IDX, ask for an interrupt at the next completion (or far
      * later when suppressing); set before the request is published so the
      * device cannot miss it.  Without it, the NO_INTERRUPT flag. */
-    bool quiet = t->suppress_next;
-    t->suppress_next = false;
+    bool quiet = q->suppress_next;
+    q->suppress_next = false;
     if (t->features & (1ull << VIRTIO_RING_F_EVENT_IDX))
         __atomic_store_n(&q->avail[2 + q->size], (uint16_t)(q->last_used + (quiet ? 1000 : 0)), __ATOMIC_RELEASE);
     else
@@ -802,7 +802,7 @@ static void test_interrupt_suppression(void **state)
             usleep(1000);
         uint64_t before = tsink_count(&t.sink, 1);
         assert_int_equal(before, 1);
-        t.suppress_next = true;
+        t.q[0].suppress_next = true;
         assert_int_equal(blk_write(&t, 0, 1, data, 512), VIRTIO_BLK_S_OK);
         assert_int_equal(blk_write(&t, 0, 2, data, 512), VIRTIO_BLK_S_OK);
         for (int i = 0; i < 2000 && tsink_count(&t.sink, 1) < before + 1; i++)

@@ -43,10 +43,11 @@ static inline unsigned ktest_rand(unsigned *state)
  * with USTOR_SEED=<seed>. */
 #define KCHECK(cond)                                                        \
     do {                                                                    \
-        if (!(cond))                                                        \
+        int kcheck_ok_ = !!(cond);                                          \
+        if (!kcheck_ok_)                                                    \
             fprintf(stderr, "check failed: %s (USTOR_SEED=%u)\n", #cond,    \
                     ktest_seed);                                            \
-        assert_true(cond);                                                  \
+        _assert_true((uintmax_t)kcheck_ok_, #cond, __FILE__, __LINE__);     \
     } while (0)
 
 /* ---- violation recorder ------------------------------------------------ */

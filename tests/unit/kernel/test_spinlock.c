@@ -2,11 +2,12 @@
 /* Unit tests for src/kernel/spinlock.c: the lock word, mutual exclusion
  * with more threads than cores, the Ke routines' IRQL rules and hooks. */
 #include <pthread.h>
+#include <sched.h>
 
 #include "ktest.h"
 
 #define THREADS 8
-#define ITERATIONS 4000
+#define ITERATIONS 20000
 
 static int teardown(void **state)
 {
@@ -23,6 +24,7 @@ static long g_counter; /* deliberately not atomic: the lock protects it */
 static volatile int g_inside;
 static volatile int g_overlaps;
 static volatile int g_bad_irql;
+static pthread_barrier_t g_start; /* all workers start together */
 
 struct worker {
     unsigned seed;
@@ -46,7 +48,10 @@ static void *lock_worker(void *arg)
 {
     struct worker *w = arg;
     unsigned rnd = w->seed;
+    pthread_barrier_wait(&g_start);
     for (int i = 0; i < ITERATIONS; i++) {
+        if (ktest_rand(&rnd) % 64 == 0)
+            sched_yield(); /* vary the interleaving, seeded */
         /* Mix every acquire flavour on the one lock. */
         switch ((w->mode + i) % 4) {
         case 0: {
@@ -93,6 +98,7 @@ static void test_spin_lock_mutual_exclusion(void **state)
     g_overlaps = g_bad_irql = 0;
     pthread_t t[THREADS];
     struct worker w[THREADS];
+    pthread_barrier_init(&g_start, NULL, THREADS);
     for (int i = 0; i < THREADS; i++) {
         w[i].seed = ktest_seed + (unsigned)i * 7919u;
         w[i].mode = i;
@@ -100,6 +106,7 @@ static void test_spin_lock_mutual_exclusion(void **state)
     }
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&g_start);
     KCHECK(g_overlaps == 0);
     KCHECK(g_bad_irql == 0);
     KCHECK(g_counter == (long)THREADS * ITERATIONS);
