@@ -181,7 +181,6 @@ static void note_error(struct job *j, const struct slot *s)
 static int submit_one(struct job *j)
 {
     struct run *run = j->run;
-    const struct cli_options *o = run->o;
     unsigned lun = j->next_lun;
     uint64_t block;
     if (!pick_block(j, lun, &block))
@@ -213,7 +212,6 @@ static int submit_one(struct job *j)
         return rc;
     }
     j->inflight++;
-    (void)o;
     return 0;
 }
 

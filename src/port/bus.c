@@ -541,7 +541,8 @@ STORPORT_API ULONG StorPortGetMSIInfo(PVOID HwDeviceExtension, ULONG MessageId,
         port_report(ad, "BadArgument", NULL, "StorPortGetMSIInfo: InterruptInfo is NULL");
         return STOR_STATUS_INVALID_PARAMETER;
     }
-    if (MessageId >= ad->nr_messages)
+    /* Line-based adapters have one interrupt and no message information. */
+    if (!ad->msi || MessageId >= ad->nr_messages)
         return STOR_STATUS_INVALID_PARAMETER;
     memset(InterruptInfo, 0, sizeof(*InterruptInfo));
     InterruptInfo->MessageId = MessageId;

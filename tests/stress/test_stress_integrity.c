@@ -190,7 +190,7 @@ static void stress(const char *miniport, const char *args)
     bool *busy = calloc(nslots, sizeof(*busy));
     struct worker *w = calloc(THREADS, sizeof(*w));
     pthread_t t[THREADS];
-    unsigned todo = tu_iterations(1500);
+    unsigned todo = tu_iterations(5000);
     for (int i = 0; i < THREADS; i++) {
         w[i].dev = dev;
         w[i].nslots = nslots / THREADS;
