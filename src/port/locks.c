@@ -135,10 +135,16 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
     rules_lockset held = port_held_set();
     char buf[64];
 
-    if (top && top->routine == RR_STARTIO && ad->mode == USTOR_SYNC_HALF_DUPLEX)
+    KIRQL max = rules_irql_value(rules_locks[cls].max_caller, ad->dirql);
+    /* Half-duplex StartIo holds every lock it could want at DIRQL: one
+     * report names the cause; the lock is refused (taking it would
+     * deadlock or break the IRQL rule). */
+    if (top && top->routine == RR_STARTIO && ad->mode == USTOR_SYNC_HALF_DUPLEX) {
         port_report(ad, "HalfDuplexStartIo", top->srb,
                     "%s(%s) in half-duplex HwStorStartIo: it already runs synchronized with the ISR "
-                    "at DIRQL and may take no lock (SPEC S5.4)", api, lockname);
+                    "at DIRQL and may take no lock (SPEC S5.4); the port did not take it", api, lockname);
+        return irql > max ? STOR_STATUS_INVALID_IRQL : STOR_STATUS_INVALID_DEVICE_STATE;
+    }
 
     if (held_conflict(ad, cls, id)) {
         port_report(ad, "StorPortSpinLock", NULL,
@@ -146,19 +152,33 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
                     "deadlock, so the port did not take it", api, lockname);
         return STOR_STATUS_INVALID_DEVICE_STATE;
     }
-    if (!rules_order_ok(held, cls)) {
+    /* An order broken by the miniport's own locks is a hierarchy bug; an
+     * IRQL raised by the port's call (ISR, DIRQL routines) is the caller
+     * being too high, which StorPortAcquireSpinLockEx answers with
+     * STOR_STATUS_INVALID_IRQL. */
+    rules_lockset own = RL_NONE;
+    for (unsigned i = 0; i < pt->nheld; i++)
+        if (!pt->held[i].by_port)
+            own |= RL_BIT(pt->held[i].cls);
+    if (!rules_order_ok(own, cls)) {
         port_report(ad, "StorPortSpinLock3", NULL,
                     "%s(%s) while holding %s: the order is DpcLock or StartIoLock first, then "
                     "InterruptLock (SPEC S4.4); the port did not take it", api, lockname,
                     rules_lockset_str(held, buf, sizeof(buf)));
         return STOR_STATUS_INVALID_DEVICE_STATE;
     }
-    KIRQL max = rules_irql_value(rules_locks[cls].max_caller, ad->dirql);
     if (irql > max) {
         port_report(ad, "LockInvalidIrql", NULL,
                     "%s(%s) at IRQL %u: this lock can be acquired at IRQL <= %u", api, lockname,
                     irql, max);
         return STOR_STATUS_INVALID_IRQL;
+    }
+    if (!rules_order_ok(held, cls)) {
+        port_report(ad, "StorPortSpinLock3", NULL,
+                    "%s(%s) while holding %s: the order is DpcLock or StartIoLock first, then "
+                    "InterruptLock (SPEC S4.4); the port did not take it", api, lockname,
+                    rules_lockset_str(held, buf, sizeof(buf)));
+        return STOR_STATUS_INVALID_DEVICE_STATE;
     }
     if (top) {
         rules_lockset may = rules_may_acquire(top->cell, held);

@@ -61,12 +61,15 @@ STORPORT_API ULONG StorPortAllocatePool(PVOID HwDeviceExtension, ULONG NumberOfB
         return STOR_STATUS_INVALID_PARAMETER;
     }
     struct port_frame *top = port_thread()->top;
-    if (top && top->routine == RR_STARTIO && ad->mode == USTOR_SYNC_HALF_DUPLEX)
+    /* Half-duplex StartIo runs at DIRQL: one report, naming the cause. */
+    bool half_startio = top && top->routine == RR_STARTIO && ad->mode == USTOR_SYNC_HALF_DUPLEX;
+    if (half_startio)
         port_report(ad, "HalfDuplexStartIo", top->srb,
                     "StorPortAllocatePool in half-duplex HwStorStartIo (SPEC S5.4)");
     if (KeGetCurrentIrql() > DISPATCH_LEVEL) {
-        port_report(ad, "StorPortIrql", NULL, "StorPortAllocatePool at IRQL %u; allowed at <= DISPATCH_LEVEL",
-                    KeGetCurrentIrql());
+        if (!half_startio)
+            port_report(ad, "StorPortIrql", NULL, "StorPortAllocatePool at IRQL %u; allowed at <= DISPATCH_LEVEL",
+                        KeGetCurrentIrql());
         *BufferPointer = NULL;
         return STOR_STATUS_INVALID_IRQL;
     }
