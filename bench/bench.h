@@ -76,7 +76,7 @@ struct bench_srb {
     union {
         SCSI_REQUEST_BLOCK scsi;
         STORAGE_REQUEST_BLOCK ex;
-        unsigned char raw[256];
+        unsigned char raw[512];
     } u;
     UCHAR sense[32];
     /* Host bookkeeping, untouched by the port. */

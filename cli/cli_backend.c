@@ -271,9 +271,14 @@ int cli_backend_open(const struct cli_options *o, unsigned queue_depth, struct c
     for (unsigned i = 0; i < o->luns; i++) {
         rc = ustor_blk_open(a->ad, 0, 0, (uint8_t)i, &bo, &a->lun[i], msg, sizeof(msg));
         if (rc < 0) {
-            snprintf(err, errlen, "ustor: LUN %u of miniport %s could not be opened: %s", i, a->miniport, msg);
+            /* with --verifier=fatal a violation stops the adapter, and the
+             * LUN cannot open: the violation is the cause to report */
+            uint64_t violations = ustor_adapter_violations(a->ad);
+            snprintf(err, errlen, "ustor: LUN %u of miniport %s could not be opened: %s%s", i,
+                     a->miniport, msg,
+                     violations ? " (the verifier reported violations first; see above)" : "");
             cli_backend_close(a);
-            return CLI_EXIT_LOAD;
+            return violations ? CLI_EXIT_VERIFIER : CLI_EXIT_LOAD;
         }
         a->nluns++;
     }

@@ -326,9 +326,20 @@ static void *job_main(void *arg)
 
 /* ---- crash handler ---- */
 
+/* Thread reporting the crash: miniport code runs on several CPUs at once,
+ * so more threads may fault together; only the first reports. */
+static atomic_long crash_owner;
+
 static void crash_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)si;
+    long self = (long)syscall(SYS_gettid), none = 0;
+    if (!atomic_compare_exchange_strong(&crash_owner, &none, self)) {
+        if (none == self) /* faulted while reporting */
+            syscall(SYS_exit_group, CLI_EXIT_CRASH);
+        for (;;) /* the owner is about to end the process */
+            pause();
+    }
     void *pc = NULL;
 #if defined(__x86_64__)
     pc = (void *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
@@ -375,7 +386,7 @@ void cli_install_crash_handler(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = crash_handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER; /* a fault while reporting re-enters */
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaction(sigs[i], &sa, NULL);

@@ -123,6 +123,19 @@ bool ukern_held_pop(const void *obj, enum ukern_lock_api *api)
     return false;
 }
 
+unsigned ukern_held_spin_locks(const void **out, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < tls_held_count; i++) {
+        if (tls_held[i].is_event || tls_held[i].api == UKERN_LOCK_INTERRUPT)
+            continue;
+        if (n < max)
+            out[n] = tls_held[i].obj;
+        n++;
+    }
+    return n;
+}
+
 unsigned ukern_held_release_all(const char *who)
 {
     unsigned n = tls_held_count;
@@ -200,12 +213,14 @@ static bool check_lock_arg(PKSPIN_LOCK lock, const char *name)
 
 VOID KeInitializeSpinLock(PKSPIN_LOCK SpinLock)
 {
+    UKERN_API_ENTRY("KeInitializeSpinLock");
     if (check_lock_arg(SpinLock, "KeInitializeSpinLock"))
         __atomic_store_n(SpinLock, 0, __ATOMIC_RELAXED);
 }
 
 BOOLEAN KeTestSpinLock(PKSPIN_LOCK SpinLock)
 {
+    UKERN_API_ENTRY("KeTestSpinLock");
     if (!check_lock_arg(SpinLock, "KeTestSpinLock"))
         return FALSE;
     return ukern_spin_is_held(SpinLock) ? FALSE : TRUE;
@@ -237,6 +252,7 @@ static void lower_to(KIRQL new_irql, const char *name)
 
 VOID KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
 {
+    UKERN_API_ENTRY("KeAcquireSpinLock");
     if (!check_lock_arg(SpinLock, "KeAcquireSpinLock"))
         return;
     KIRQL old = raise_to_dpc("KeAcquireSpinLock");
@@ -250,6 +266,7 @@ VOID KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
 
 KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock)
 {
+    UKERN_API_ENTRY("KeAcquireSpinLockRaiseToDpc");
     if (!check_lock_arg(SpinLock, "KeAcquireSpinLockRaiseToDpc"))
         return KeGetCurrentIrql();
     KIRQL old = raise_to_dpc("KeAcquireSpinLockRaiseToDpc");
@@ -260,6 +277,7 @@ KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock)
 
 VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 {
+    UKERN_API_ENTRY("KeReleaseSpinLock");
     if (!check_lock_arg(SpinLock, "KeReleaseSpinLock"))
         return;
     ke_unlock(SpinLock, UKERN_LOCK_KE_SPIN, NewIrql, NULL, "KeReleaseSpinLock");
@@ -278,6 +296,7 @@ static void require_dpc_level(const char *name)
 
 VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 {
+    UKERN_API_ENTRY("KeAcquireSpinLockAtDpcLevel");
     if (!check_lock_arg(SpinLock, "KeAcquireSpinLockAtDpcLevel"))
         return;
     require_dpc_level("KeAcquireSpinLockAtDpcLevel");
@@ -287,6 +306,7 @@ VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 
 VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
 {
+    UKERN_API_ENTRY("KeReleaseSpinLockFromDpcLevel");
     if (!check_lock_arg(SpinLock, "KeReleaseSpinLockFromDpcLevel"))
         return;
     require_dpc_level("KeReleaseSpinLockFromDpcLevel");
@@ -296,6 +316,7 @@ VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
 
 BOOLEAN KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 {
+    UKERN_API_ENTRY("KeTryToAcquireSpinLockAtDpcLevel");
     if (!check_lock_arg(SpinLock, "KeTryToAcquireSpinLockAtDpcLevel"))
         return FALSE;
     require_dpc_level("KeTryToAcquireSpinLockAtDpcLevel");
@@ -324,6 +345,7 @@ static bool check_handle(PKLOCK_QUEUE_HANDLE h, const char *name)
 VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock,
                                     PKLOCK_QUEUE_HANDLE LockHandle)
 {
+    UKERN_API_ENTRY("KeAcquireInStackQueuedSpinLock");
     if (!check_lock_arg(SpinLock, "KeAcquireInStackQueuedSpinLock") ||
         !check_handle(LockHandle, "KeAcquireInStackQueuedSpinLock"))
         return;
@@ -337,6 +359,7 @@ VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock,
 
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle)
 {
+    UKERN_API_ENTRY("KeReleaseInStackQueuedSpinLock");
     if (!check_handle(LockHandle, "KeReleaseInStackQueuedSpinLock"))
         return;
     PKSPIN_LOCK lock = LockHandle->LockQueue.Lock;
@@ -352,6 +375,7 @@ VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle)
 VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
                                               PKLOCK_QUEUE_HANDLE LockHandle)
 {
+    UKERN_API_ENTRY("KeAcquireInStackQueuedSpinLockAtDpcLevel");
     const char *name = "KeAcquireInStackQueuedSpinLockAtDpcLevel";
     if (!check_lock_arg(SpinLock, name) || !check_handle(LockHandle, name))
         return;
@@ -365,6 +389,7 @@ VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
 
 VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle)
 {
+    UKERN_API_ENTRY("KeReleaseInStackQueuedSpinLockFromDpcLevel");
     const char *name = "KeReleaseInStackQueuedSpinLockFromDpcLevel";
     if (!check_handle(LockHandle, name))
         return;

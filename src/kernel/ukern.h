@@ -153,6 +153,11 @@ BOOLEAN ukern_timer_set_ns(PKTIMER timer, uint64_t due_ns, uint64_t period_ns,
 int ukern_pdo_set_interrupt_messages(PDEVICE_OBJECT pdo, ULONG message_count);
 void ukern_pdo_forget(PDEVICE_OBJECT pdo);
 
+/* Spin lock words (not interrupt locks or events) the calling thread holds
+ * through the Ke routines, oldest first; returns how many (at most max are
+ * stored).  For the verifier's lock-order graph. */
+unsigned ukern_held_spin_locks(const void **out, unsigned max);
+
 /* Reports a rule violation through ukern_hooks.violation (or stderr when no
  * verifier is installed); what is a printf format. */
 void ukern_violation(const char *rule, const char *api, const char *what_fmt, ...)
@@ -185,6 +190,9 @@ struct ukern_hooks {
     /* a kernel routine was called against its documented rules:
      * rule is Microsoft's SDV rule name when there is one */
     void (*violation)(const char *rule, const char *api, const char *what);
+    /* an exported Ke / Ex / Io routine was entered; caller is the return
+     * address (the verifier tells miniport calls from the port's own) */
+    void (*api_called)(const char *api, const void *caller);
 };
 extern struct ukern_hooks ukern_hooks;
 

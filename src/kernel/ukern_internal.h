@@ -11,6 +11,14 @@
 
 #include "ukern.h"
 
+/* First statement of every exported Ke / Ex / Io routine: one predictable
+ * branch when no verifier is installed. */
+#define UKERN_API_ENTRY(name)                                                  \
+    do {                                                                       \
+        if (__builtin_expect(ukern_hooks.api_called != NULL, 0))               \
+            ukern_hooks.api_called(name, __builtin_return_address(0));         \
+    } while (0)
+
 /* DISPATCHER_HEADER.Type values (the kernel's object type numbers). */
 #define UKERN_OBJ_EVENT_NOTIFICATION 0
 #define UKERN_OBJ_EVENT_SYNCHRONIZATION 1

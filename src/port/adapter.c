@@ -5,6 +5,7 @@
  * through a port frame, so it runs under the locks and IRQL of rules.c.
  */
 #include "port/port.h"
+#include "port/vhooks.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -339,6 +340,7 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
     snprintf(ad->name, sizeof(ad->name), "%s#%d", drv->name,
              (int)__atomic_add_fetch(&adapter_seq, 1, __ATOMIC_RELAXED));
     uv_init(&ad->uv, cfg->verifier, cfg->warnings_are_errors, cfg->report_sink, cfg->report_ctx, ad->name);
+    vhooks_adapter_created(ad);
     ad->st_startio.name = "StartIoLock";
     ad->st_interrupt.name = "InterruptLock";
     ad->st_dpc.name = "DpcLock";
@@ -348,6 +350,7 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
     ad->devext = aligned_alloc(64, (ad->devext_size + 63) & ~(size_t)63 ? (ad->devext_size + 63) & ~(size_t)63 : 64);
     if (!ad->devext || !register_adapter(ad)) {
         snprintf(err, errlen, ad->devext ? "too many adapters (at most %d)" : "out of memory", MAX_ADAPTERS);
+        vhooks_adapter_destroyed(ad);
         free_adapter(ad);
         ukern_shutdown();
         return -ENOMEM;
@@ -416,6 +419,7 @@ fail:
     KeCancelTimer(&ad->hw_timer);
     ukern_dpc_flush();
     release_resources(ad, false);
+    vhooks_adapter_destroyed(ad);
     unregister_adapter(ad);
     free_adapter(ad);
     ukern_shutdown();
@@ -477,6 +481,7 @@ void ustor_adapter_destroy(ustor_adapter *ad)
         port_interrupts_disconnect(ad);
     ukern_dpc_flush();
     release_resources(ad, true);
+    vhooks_adapter_destroyed(ad);
     unregister_adapter(ad);
     free_adapter(ad);
     ukern_shutdown();

@@ -31,7 +31,7 @@ struct bus_map {
     uint64_t bar_offset;   /* offset of va inside the BAR */
     unsigned bar;
     bool io_space;
-    volatile int live;     /* 0 after StorPortFreeDeviceBase */
+    volatile int live;     /* mappings handed out and not freed */
     void *reserved;        /* the mmap()ed block */
     size_t reserved_len;
 };
@@ -211,6 +211,19 @@ STORPORT_API PVOID StorPortGetDeviceBase(PVOID HwDeviceExtension, INTERFACE_TYPE
     pthread_mutex_lock(&bus_lock);
     struct bus_side *side = bus_side(ad, true);
     unsigned n = side ? side->nr_maps : BUS_MAX_MAPS;
+    /* The same range again (a restart re-mapping its BARs): hand out the
+     * same address, counted, so repeated stop/restart cycles cannot run
+     * the table out. */
+    for (unsigned i = 0; side && i < n; i++) {
+        struct bus_map *m = &side->maps[i];
+        if (m->bar == bar && m->bar_offset == addr - bi.phys && m->end - m->va == NumberOfBytes &&
+            __atomic_load_n(&m->live, __ATOMIC_RELAXED) > 0) {
+            __atomic_add_fetch(&m->live, 1, __ATOMIC_RELAXED);
+            pthread_mutex_unlock(&bus_lock);
+            munmap(block, len);
+            return (PVOID)m->va;
+        }
+    }
     if (n == BUS_MAX_MAPS) {
         pthread_mutex_unlock(&bus_lock);
         munmap(block, len);
@@ -244,8 +257,13 @@ STORPORT_API VOID StorPortFreeDeviceBase(PVOID HwDeviceExtension, PVOID MappedAd
         struct bus_map *m = &side->maps[i];
         /* The block stays reserved until removal so a stale pointer
          * never decodes to a newer mapping. */
-        if (m->va == (uintptr_t)MappedAddress &&
-            __atomic_exchange_n(&m->live, 0, __ATOMIC_ACQ_REL))
+        if (m->va != (uintptr_t)MappedAddress)
+            continue;
+        int live = __atomic_load_n(&m->live, __ATOMIC_ACQUIRE);
+        while (live > 0 && !__atomic_compare_exchange_n(&m->live, &live, live - 1, false, __ATOMIC_ACQ_REL,
+                                                        __ATOMIC_ACQUIRE))
+            ;
+        if (live > 0)
             return;
     }
     port_report(ad, "BadArgument", NULL,
@@ -299,7 +317,7 @@ static bool decode(struct ustor_adapter *ad, const void *p, size_t len, unsigned
     unsigned n = __atomic_load_n(&side->nr_maps, __ATOMIC_ACQUIRE);
     for (unsigned i = 0; i < n; i++) {
         const struct bus_map *m = &side->maps[i];
-        if (a >= m->va && a < m->end && len <= m->end - a && __atomic_load_n(&m->live, __ATOMIC_RELAXED)) {
+        if (a >= m->va && a < m->end && len <= m->end - a && __atomic_load_n(&m->live, __ATOMIC_RELAXED) > 0) {
             *bar = m->bar;
             *offset = m->bar_offset + (a - m->va);
             return true;

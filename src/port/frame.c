@@ -7,6 +7,7 @@
  * routine produced, with no lock held.
  */
 #include "port/port.h"
+#include "port/vhooks.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *i
                     PORT_MAX_HELD);
         return;
     }
+    vhooks_port_lock_acquired(ad, cls, id); /* lock-order graph: before it counts as held */
     struct port_held_lock *h = &tls.held[tls.nheld++];
     h->cls = cls;
     h->id = id;

@@ -935,3 +935,52 @@ STORPORT_API VOID StorPortDebugPrint(ULONG DebugPrintLevel, PCSTR DebugMessage, 
     else
         fprintf(stderr, "%s%s", text, n && text[n - 1] == '\n' ? "" : "\n");
 }
+
+/* ---- stall, processor count, error log ------------------------------------------------------- */
+
+STORPORT_API VOID StorPortStallExecution(ULONG Delay)
+{
+    /* Busy-waits like the real one; the kernel layer's stall hook lets
+     * the verifier see long stalls. */
+    KeStallExecutionProcessor(Delay);
+}
+
+STORPORT_API ULONG StorPortGetProcessorCount(PVOID HwDeviceExtension, PULONG ProcessorCount)
+{
+    struct ustor_adapter *ad = port_adapter_or_report(HwDeviceExtension, "StorPortGetProcessorCount");
+    if (!ad)
+        return STOR_STATUS_INVALID_PARAMETER;
+    if (!ProcessorCount) {
+        port_report(ad, "BadArgument", NULL, "StorPortGetProcessorCount: ProcessorCount is NULL");
+        return STOR_STATUS_INVALID_PARAMETER;
+    }
+    /* The adapter's simulated CPUs (what its DPCs and interrupts run on). */
+    *ProcessorCount = ukern_cpu_count();
+    return STOR_STATUS_SUCCESS;
+}
+
+static const char *log_error_name(ULONG code)
+{
+    static const char *const names[] = {
+        NULL, "SP_BUS_PARITY_ERROR", "SP_UNEXPECTED_DISCONNECT", "SP_INVALID_RESELECTION",
+        "SP_BUS_TIME_OUT", "SP_PROTOCOL_ERROR", "SP_INTERNAL_ADAPTER_ERROR", "SP_REQUEST_TIMEOUT",
+        "SP_IRQ_NOT_RESPONDING", "SP_BAD_FW_WARNING", "SP_BAD_FW_ERROR", "SP_LOST_WMI_MINIPORT_REQUEST",
+    };
+    return code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "miniport-defined";
+}
+
+STORPORT_API VOID StorPortLogError(PVOID HwDeviceExtension, PSCSI_REQUEST_BLOCK Srb, UCHAR PathId, UCHAR TargetId,
+                                   UCHAR Lun, ULONG ErrorCode, ULONG UniqueId)
+{
+    struct ustor_adapter *ad = port_adapter_or_report(HwDeviceExtension, "StorPortLogError");
+    if (!ad)
+        return;
+    port_report(ad, "StorPortDeprecated", Srb,
+                "StorPortLogError is deprecated (SDV StorPortDeprecated); the entry still goes to stderr");
+    /* No event log here: the entry goes to stderr, like a level-0 debug print. */
+    char srb_text[40] = "";
+    if (Srb)
+        snprintf(srb_text, sizeof(srb_text), " srb %p", (void *)Srb);
+    fprintf(stderr, "[%s] StorPortLogError: %u/%u/%u %s (0x%x) unique id 0x%x%s\n", ad->name, PathId, TargetId, Lun,
+            log_error_name(ErrorCode), ErrorCode, UniqueId, srb_text);
+}

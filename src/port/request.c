@@ -34,6 +34,12 @@ static void srb_set_extension(void *srb, void *ext)
         ((PSCSI_REQUEST_BLOCK)srb)->SrbExtension = ext;
 }
 
+static void *srb_get_extension(void *srb)
+{
+    return srb_is_ex(srb) ? ((PSTORAGE_REQUEST_BLOCK)srb)->MiniportContext
+                          : ((PSCSI_REQUEST_BLOCK)srb)->SrbExtension;
+}
+
 static void srb_set_original(void *srb, void *req)
 {
     if (srb_is_ex(srb))
@@ -393,6 +399,18 @@ void port_request_complete(struct ustor_adapter *ad, void *srb)
                         "RequestComplete for SRB %p, which the miniport does not hold (port state %d)",
                         srb, expected);
         return;
+    }
+    /* S5.7: after a BUSY re-issue the SRB carries the fresh extension; a
+     * miniport that completes it from state kept with the dropped one
+     * (putting the old pointer back) works on memory it no longer owns. */
+    void *ext_now = srb_get_extension(srb);
+    if (ad->srb_ext_size && ext_now != r->ext[r->cur_ext]) {
+        bool dropped = r->busy_count && ext_now == r->ext[r->cur_ext ^ 1];
+        port_report(ad, "SrbCompletedWithOldExtension", srb,
+                    "SRB completed with SrbExtension %p but the port gave this attempt %p%s (SPEC S5.7); "
+                    "the port puts the right one back", ext_now, (void *)r->ext[r->cur_ext],
+                    dropped ? ": that is the extension dropped at the BUSY completion" : "");
+        srb_set_extension(srb, r->ext[r->cur_ext]);
     }
     if (SRB_STATUS(SrbGetSrbStatus(srb)) == SRB_STATUS_PENDING)
         port_report(ad, "StorPortStatusPending", srb,

@@ -7,7 +7,9 @@
  */
 #include "verifier/verifier.h"
 
+#include <dlfcn.h>
 #include <execinfo.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +29,63 @@ void uv_init(struct uv_state *v, enum ustor_verifier_mode mode, bool warnings_ar
     v->adapter_name = name;
 }
 
+/* The module this file is linked into (libustorport), to tell the port's
+ * own frames from the miniport's. */
+static const void *own_base(void)
+{
+    static const void *base;
+    const void *b = __atomic_load_n(&base, __ATOMIC_RELAXED);
+    if (!b) {
+        Dl_info info;
+        if (dladdr((const void *)own_base, &info) && info.dli_fbase)
+            b = info.dli_fbase;
+        else
+            b = (const void *)1;
+        __atomic_store_n(&base, b, __ATOMIC_RELAXED);
+    }
+    return b;
+}
+
+void uv_symbolize(void *const *frames, int n, bool skip_own, char *buf, size_t len, const char *indent)
+{
+    size_t off = 0;
+    int shown = 0;
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    const void *own = own_base();
+    bool leading = skip_own;
+    for (int i = 0; i < n && off + 1 < len; i++) {
+        Dl_info info;
+        bool ok = dladdr(frames[i], &info) != 0;
+        if (leading && ok && info.dli_fbase == own && i + 1 < n)
+            continue;
+        leading = false;
+        const char *mod = ok && info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
+        mod = mod ? mod + 1 : (ok && info.dli_fname && info.dli_fname[0] ? info.dli_fname : "?");
+        uintptr_t modoff = ok && info.dli_fbase ? (uintptr_t)frames[i] - (uintptr_t)info.dli_fbase : 0;
+        int w;
+        if (ok && info.dli_sname)
+            w = snprintf(buf + off, len - off, "%s#%d %s+0x%lx (%s+0x%lx)\n", indent, shown,
+                         info.dli_sname, (unsigned long)((uintptr_t)frames[i] - (uintptr_t)info.dli_saddr),
+                         mod, (unsigned long)modoff);
+        else
+            w = snprintf(buf + off, len - off, "%s#%d %p (%s+0x%lx)\n", indent, shown, frames[i], mod,
+                         (unsigned long)modoff);
+        if (w < 0)
+            break;
+        off = off + (size_t)w < len ? off + (size_t)w : len - 1;
+        shown++;
+    }
+}
+
 void uv_backtrace(char *buf, size_t len, int skip)
 {
     void *frames[32];
     int n = backtrace(frames, 32);
-    char **syms = backtrace_symbols(frames, n);
-    size_t off = 0;
-    buf[0] = '\0';
-    for (int i = skip; syms && i < n && off + 1 < len; i++)
-        off += (size_t)snprintf(buf + off, len - off, "    #%d %s\n", i - skip, syms[i]);
-    free(syms);
+    if (skip > n)
+        skip = n;
+    uv_symbolize(frames + skip, n - skip, false, buf, len, "    ");
 }
 
 static void emit(struct uv_state *v, const char *text)
@@ -81,8 +130,16 @@ bool uv_vreport(struct uv_state *v, const char *rule_name, const struct uv_where
     if (!rule)
         rule = &unknown;
 
-    char detail[1024];
+    /* A detail may carry a block after its first line (the lock graph's
+     * stacks): the summary keeps to the first line. */
+    char detail[12288];
     vsnprintf(detail, sizeof(detail), fmt, ap);
+    const char *more = "";
+    char *nl = strchr(detail, '\n');
+    if (nl) {
+        *nl = '\0';
+        more = nl + 1;
+    }
 
     char srb[64] = "-";
     if (w && w->srb)
@@ -94,7 +151,7 @@ bool uv_vreport(struct uv_state *v, const char *rule_name, const struct uv_where
 
     char summary[1600];
     snprintf(summary, sizeof(summary),
-             "ustor-verifier: %s %s routine=%s mode=%s irql=%u srb=%s adapter=%s: %s",
+             "ustor-verifier: %s %s routine=%s mode=%s irql=%u srb=%s adapter=%s: %.1200s",
              rule->severity == UV_WARNING ? "WARNING" : "ERROR", rule->name,
              w && w->routine ? w->routine : "-", w && w->mode ? w->mode : "-",
              w ? (unsigned)w->irql : (unsigned)KeGetCurrentIrql(), srb,
@@ -103,17 +160,21 @@ bool uv_vreport(struct uv_state *v, const char *rule_name, const struct uv_where
     char bt[2048];
     uv_backtrace(bt, sizeof(bt), 3);
 
-    char text[8192];
-    snprintf(text, sizeof(text),
+    size_t text_len = 4096 + strlen(more) + sizeof(bt) + strlen(summary) + 2 * sizeof(cdb);
+    char *text = malloc(text_len);
+    if (!text)
+        return false;
+    snprintf(text, text_len,
              "%s\n"
              "  rule:      %s (%s)\n"
              "  says:      %s\n"
              "  happened:  %s\n"
+             "%s"
              "%s%s%s"
              "%s%s%s"
              "  bugcheck:  DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4), P1=0x%x (ustorport rule), P2=%s\n"
              "  backtrace:\n%s",
-             summary, rule->name, rule->cite, rule->summary, detail,
+             summary, rule->name, rule->cite, rule->summary, detail, more,
              cdb[0] ? "  cdb:       " : "", cdb, cdb[0] ? "\n" : "",
              w && w->locks ? "  locks:     " : "", w && w->locks ? w->locks : "",
              w && w->locks ? "\n" : "",
@@ -132,6 +193,7 @@ bool uv_vreport(struct uv_state *v, const char *rule_name, const struct uv_where
     }
     emit(v, text);
     ukern_spin_release_raw(&v->lock);
+    free(text);
 
     if (v->mode == USTOR_VERIFIER_FATAL && (!warning || v->warnings_are_errors))
         __atomic_store_n(&v->fatal_hit, 1, __ATOMIC_RELEASE);

@@ -57,6 +57,7 @@ struct uv_state {
     KSPIN_LOCK lock;                /* guards counts[] and report output */
     unsigned nr_counts;
     struct uv_rule_count counts[UV_MAX_RULES];
+    void *ext;                      /* the port's per-adapter verifier state (port/vhooks.c) */
 };
 
 void uv_init(struct uv_state *v, enum ustor_verifier_mode mode, bool warnings_are_errors,
@@ -78,5 +79,9 @@ unsigned uv_counts(struct uv_state *v, struct ustor_violation_count *out, unsign
 
 /* Symbolized backtrace of the caller into buf (skip frames). */
 void uv_backtrace(char *buf, size_t len, int skip);
+/* One line per frame, "<indent>#i symbol+0xoff (module+0xoff)": enough
+ * for addr2line -e module.  skip_own drops the leading frames that are
+ * inside libustorport itself, so the stack starts in the miniport. */
+void uv_symbolize(void *const *frames, int n, bool skip_own, char *buf, size_t len, const char *indent);
 
 #endif /* USTOR_VERIFIER_VERIFIER_H */

@@ -21,6 +21,7 @@ typedef struct {
     BOOLEAN half;
     BOOLEAN dpc_ready;
     BOOLEAN state_change_done;
+    BOOLEAN startio_unlocked;   /* StartIo runs without the StartIo lock (concurrent, virtual) */
     /* complete=isr: "device" queue filled by StartIo, drained by the ISR;
      * both sides under the interrupt lock (S3.4) */
     PVOID devq[QMAX];
@@ -46,8 +47,13 @@ static void record(struct probe_obs *o)
     if (__atomic_fetch_add(&o->calls, 1, __ATOMIC_ACQ_REL) == 0) {
         o->irql_first = irql;
         o->held_first = held;
+        __atomic_store_n(&o->ready, 1, __ATOMIC_RELEASE);
         return;
     }
+    /* Wait for the first observation to be published (it is being written
+     * by the thread that saw calls == 0). */
+    while (!__atomic_load_n(&o->ready, __ATOMIC_ACQUIRE))
+        ;
     if (irql != o->irql_first)
         __atomic_fetch_add(&o->irql_mismatch, 1, __ATOMIC_RELAXED);
     if (held != o->held_first)
@@ -81,12 +87,12 @@ static struct probe_track *track_of(PVOID srb)
 {
     int n = __atomic_load_n(&probe_state.track_n, __ATOMIC_ACQUIRE);
     for (int i = 0; i < n && i < PROBE_MAX_TRACK; i++)
-        if (probe_state.track[i].srb == srb)
+        if (__atomic_load_n(&probe_state.track[i].srb, __ATOMIC_ACQUIRE) == srb)
             return &probe_state.track[i];
     int slot = __atomic_fetch_add(&probe_state.track_n, 1, __ATOMIC_ACQ_REL);
     if (slot >= PROBE_MAX_TRACK)
         return NULL;
-    probe_state.track[slot].srb = srb;
+    __atomic_store_n(&probe_state.track[slot].srb, srb, __ATOMIC_RELEASE);
     return &probe_state.track[slot];
 }
 
@@ -155,7 +161,9 @@ static void probe_dpc(PSTOR_DPC dpc, PVOID ext, PVOID a1, PVOID a2)
         e->isrdone_n = 0;
         StorPortReleaseSpinLock(ext, &h);
     }
-    StorPortAcquireSpinLock(ext, DpcLock, &e->dpc, &h);
+    /* dpcq is shared with StartIo: the StartIo lock is the one lock both
+     * may hold in every mode (tables A and B). */
+    StorPortAcquireSpinLock(ext, StartIoLock, NULL, &h);
     for (ULONG i = 0; i < e->dpcq_n && n < QMAX; i++)
         local[n++] = e->dpcq[i];
     e->dpcq_n = 0;
@@ -268,13 +276,13 @@ static BOOLEAN probe_startio(PVOID ext, PSCSI_REQUEST_BLOCK srb)
     case 1: {
         STOR_LOCK_HANDLE h;
         BOOLEAN queued = FALSE;
-        if (!e->half)
-            StorPortAcquireSpinLock(ext, DpcLock, &e->dpc, &h);
+        if (e->startio_unlocked)
+            StorPortAcquireSpinLock(ext, StartIoLock, NULL, &h);
         if (e->dpcq_n < QMAX) {
             e->dpcq[e->dpcq_n++] = srb;
             queued = TRUE;
         }
-        if (!e->half)
+        if (e->startio_unlocked)
             StorPortReleaseSpinLock(ext, &h);
         if (queued)
             StorPortIssueDpc(ext, &e->dpc, NULL, NULL);
@@ -390,6 +398,7 @@ static ULONG probe_find_phys(PVOID ext, PVOID ctx, PVOID bus, PCHAR args, PPORT_
         perf.Flags = STOR_PERF_CONCURRENT_CHANNELS;
         perf.ConcurrentChannels = 4;
         StorPortInitializePerfOpts(ext, FALSE, &perf);
+        e->startio_unlocked = TRUE;
     }
     return SP_RETURN_FOUND;
 }
@@ -397,7 +406,6 @@ static ULONG probe_find_phys(PVOID ext, PVOID ctx, PVOID bus, PCHAR args, PPORT_
 static ULONG probe_find_virt(PVOID ext, PVOID ctx, PVOID bus, PVOID lower, PCHAR args,
                              PPORT_CONFIGURATION_INFORMATION c, PBOOLEAN again)
 {
-    (void)ext;
     (void)ctx;
     (void)bus;
     (void)lower;
@@ -405,6 +413,7 @@ static ULONG probe_find_virt(PVOID ext, PVOID ctx, PVOID bus, PVOID lower, PCHAR
     observe(RR_FIND_ADAPTER);
     common_config(c, args);
     c->VirtualDevice = TRUE;
+    ((PROBE_EXT *)ext)->startio_unlocked = TRUE;
     return SP_RETURN_FOUND;
 }
 

@@ -12,6 +12,7 @@
 
 struct probe_obs {
     volatile int calls;
+    volatile int ready;              /* irql_first / held_first are set */
     KIRQL irql_first;
     volatile int irql_mismatch;      /* entered at an IRQL different from irql_first */
     rules_lockset held_first;

@@ -252,6 +252,24 @@ static void test_device_base_inside_bar_keeps_offset(void **state)
     assert_int_equal(bad_args(), before + 2);
 }
 
+static void test_device_base_mapped_twice_is_counted(void **state)
+{
+    (void)state;
+    /* A restart that maps its BAR again gets the same address back; each
+     * mapping is freed on its own. */
+    PHYSICAL_ADDRESS pa;
+    pa.QuadPart = (LONGLONG)FAKE_BAR0_PHYS;
+    PUCHAR again = StorPortGetDeviceBase(ext, PCIBus, 0, pa, FAKE_BAR0_LEN, FALSE);
+    assert_ptr_equal(again, mp_state.mem_base);
+    StorPortFreeDeviceBase(ext, again);
+    StorPortWriteRegisterUlong(ext, (PULONG)(again + 4), 9);
+    assert_int_equal(fake.bar0[4], 9);
+    StorPortFreeDeviceBase(ext, again);
+    unsigned before = bad_args();
+    assert_int_equal(StorPortReadRegisterUlong(ext, (PULONG)(again + 4)), 0xFFFFFFFFu);
+    assert_int_equal(bad_args(), before + 1);
+}
+
 static void test_device_base_is_not_dereferenceable(void **state)
 {
     (void)state;
@@ -370,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_device_extension_does_not_crash, setup_phys, teardown),
         cmocka_unit_test_setup_teardown(test_device_base_outside_any_bar_is_refused, setup_phys, teardown),
         cmocka_unit_test_setup_teardown(test_device_base_inside_bar_keeps_offset, setup_phys, teardown),
+        cmocka_unit_test_setup_teardown(test_device_base_mapped_twice_is_counted, setup_phys, teardown),
         cmocka_unit_test_setup_teardown(test_device_base_is_not_dereferenceable, setup_phys, teardown),
         cmocka_unit_test_setup_teardown(test_validate_range_is_deprecated_but_answers, setup_phys, teardown),
         cmocka_unit_test_setup_teardown(test_msi_info_for_each_message, setup_phys, teardown),

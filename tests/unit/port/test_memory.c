@@ -530,6 +530,39 @@ static void test_debug_print_honours_level(void **state)
     assert_null(strstr(text, "chatter"));
 }
 
+static void test_stall_processor_count_and_log_error(void **state)
+{
+    (void)state;
+    LARGE_INTEGER a, b, f;
+    StorPortQueryPerformanceCounter(ext, &f, &a);
+    StorPortStallExecution(200);
+    StorPortQueryPerformanceCounter(ext, NULL, &b);
+    /* At least the requested 200 us went by (a lower bound, never an upper one). */
+    assert_true((b.QuadPart - a.QuadPart) * 1000000 / f.QuadPart >= 200);
+
+    ULONG cpus = 0;
+    assert_int_equal(StorPortGetProcessorCount(ext, &cpus), STOR_STATUS_SUCCESS);
+    assert_int_equal(cpus, 2); /* mp_create asks for 2 simulated CPUs */
+    assert_int_equal(StorPortGetProcessorCount(ext, NULL), STOR_STATUS_INVALID_PARAMETER);
+
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    StorPortLogError(ext, NULL, 0, 1, 2, SP_BUS_TIME_OUT, 0x1234);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char text[512] = { 0 };
+    rewind(tmp);
+    assert_true(fread(text, 1, sizeof(text) - 1, tmp) > 0);
+    fclose(tmp);
+    assert_non_null(strstr(text, "SP_BUS_TIME_OUT"));
+    assert_non_null(strstr(text, "0/1/2"));
+    assert_int_equal(reports("StorPortDeprecated"), 1);
+}
+
 int main(void)
 {
     tu_seed();
@@ -556,6 +589,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conversions_and_moves, setup_phys, teardown),
         cmocka_unit_test_setup_teardown(test_time_processor_and_spinlock, setup_phys, teardown),
         cmocka_unit_test_setup_teardown(test_debug_print_honours_level, setup_phys, teardown),
+        cmocka_unit_test_setup_teardown(test_stall_processor_count_and_log_error, setup_phys, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

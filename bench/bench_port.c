@@ -1,0 +1,134 @@
+/*
+ * bench_port.c - port overhead: the null miniport through the whole port
+ * path (ustor_submit_srb, the callback resubmits) against the floor of
+ * its own HwStorBuildIo + HwStorStartIo called directly, per
+ * synchronization mode, with one submitting thread and one per core.
+ *
+ * Targets (issue "Benchmarks and speed"): port <= 2x the floor with one
+ * thread in full-duplex and virtual modes; >= 5 M I/Os per second per
+ * core.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static unsigned opt_qd = 32;
+static uint64_t opt_ios = 200000;
+static int opt_mode = -1;       /* -1: all */
+static unsigned opt_threads;    /* 0: 1 and one per CPU */
+
+static bool extra(const char *a)
+{
+    if (strncmp(a, "--qd=", 5) == 0) {
+        int v = atoi(a + 5);
+        if (v < 1 || v > 1024) {
+            fprintf(stderr, "bench_port: bad %s: --qd wants 1..1024\n", a);
+            exit(2);
+        }
+        opt_qd = (unsigned)v;
+        return true;
+    }
+    if (strncmp(a, "--mode=", 7) == 0) {
+        for (int m = 0; m < USTOR_SYNC_MODE_COUNT; m++)
+            if (strcmp(a + 7, ustor_sync_mode_name((enum ustor_sync_mode)m)) == 0)
+                opt_mode = m;
+        if (opt_mode < 0) {
+            fprintf(stderr, "bench_port: bad %s: --mode wants half-duplex, full-duplex, "
+                            "concurrent-channels or virtual\n", a);
+            exit(2);
+        }
+        return true;
+    }
+    if (strncmp(a, "--threads=", 10) == 0) {
+        int v = atoi(a + 10);
+        if (v < 1 || v > 256) {
+            fprintf(stderr, "bench_port: bad %s: --threads wants 1..256\n", a);
+            exit(2);
+        }
+        opt_threads = (unsigned)v;
+        return true;
+    }
+    if (strncmp(a, "--ios=", 6) == 0) {
+        long long v = atoll(a + 6);
+        if (v < 1000) {
+            fprintf(stderr, "bench_port: bad %s: --ios wants at least 1000 I/Os per thread\n", a);
+            exit(2);
+        }
+        opt_ios = (uint64_t)v;
+        return true;
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_opts o;
+    bench_parse(argc, argv, &o, "port overhead of the null miniport against direct calls",
+                "  --qd=N       SRBs each thread keeps in flight (default 32)\n"
+                "  --ios=N      I/Os per thread per repetition before --scale (default 200000)\n"
+                "  --mode=M     only mode M (half-duplex, full-duplex, concurrent-channels, virtual)\n"
+                "  --threads=N  only N submitting threads (default: 1, then one per CPU)",
+                extra);
+    unsigned cpus = bench_nr_cpus();
+    const char *cols[] = { "mode", "threads", "floor ns/IO", "port ns/IO", "ratio", "port MIOPS", "MIOPS/core" };
+    char title[160];
+    snprintf(title, sizeof(title),
+             "Port overhead, null miniport, qd %u per thread, median (min-max) of %u reps, %u CPUs",
+             opt_qd, o.reps, cpus);
+    bench_table_begin(&o, title, cols, 7);
+    double ratio_full1 = -1, ratio_virt1 = -1, best_per_core = 0;
+    unsigned thread_counts[2] = { opt_threads ? opt_threads : 1, cpus };
+    int nr_counts = opt_threads || cpus == 1 ? 1 : 2;
+    for (int m = 0; m < USTOR_SYNC_MODE_COUNT; m++) {
+        if (opt_mode >= 0 && m != opt_mode)
+            continue;
+        for (int k = 0; k < nr_counts; k++) {
+            struct null_run r = {
+                .mode = (enum ustor_sync_mode)m,
+                .threads = thread_counts[k],
+                .qd = opt_qd,
+                .ios_per_thread = bench_amount(&o, opt_ios),
+                .verifier = USTOR_VERIFIER_OFF,
+            };
+            struct null_result floor = bench_null_direct(&o, &r);
+            struct null_result port = bench_null_port(&o, &r);
+            double ratio = port.ns_per_io.median / floor.ns_per_io.median;
+            unsigned cores = r.threads < cpus ? r.threads : cpus;
+            double per_core = port.iops.median / 1e6 / cores;
+            if (m == USTOR_SYNC_FULL_DUPLEX && r.threads == 1)
+                ratio_full1 = ratio;
+            if (m == USTOR_SYNC_VIRTUAL && r.threads == 1)
+                ratio_virt1 = ratio;
+            if (per_core > best_per_core)
+                best_per_core = per_core;
+            char c1[16], c2[48], c3[48], c4[16], c5[48], c6[16];
+            snprintf(c1, sizeof(c1), "%u", r.threads);
+            bench_fmt_stat(c2, sizeof(c2), floor.ns_per_io, 1);
+            bench_fmt_stat(c3, sizeof(c3), port.ns_per_io, 1);
+            snprintf(c4, sizeof(c4), "%.1fx", ratio);
+            struct bench_stat mi = port.iops;
+            mi.median /= 1e6;
+            mi.min /= 1e6;
+            mi.max /= 1e6;
+            bench_fmt_stat(c5, sizeof(c5), mi, 2);
+            snprintf(c6, sizeof(c6), "%.2f", per_core);
+            const char *cells[] = { ustor_sync_mode_name(r.mode), c1, c2, c3, c4, c5, c6 };
+            bench_table_row(&o, cells, 7);
+            if (port.errors)
+                bench_note(&o, "WARNING: %llu completions were not SRB_STATUS_SUCCESS",
+                           (unsigned long long)port.errors);
+        }
+    }
+    bench_table_end(&o);
+    if (ratio_full1 >= 0)
+        bench_note(&o, "target port <= 2x floor, 1 thread, full duplex: %.1fx -> %s", ratio_full1,
+                   ratio_full1 <= 2.0 ? "MET" : "NOT MET");
+    if (ratio_virt1 >= 0)
+        bench_note(&o, "target port <= 2x floor, 1 thread, virtual: %.1fx -> %s", ratio_virt1,
+                   ratio_virt1 <= 2.0 ? "MET" : "NOT MET");
+    bench_note(&o, "target >= 5 M I/Os per second per core: best %.2f M -> %s", best_per_core,
+               best_per_core >= 5.0 ? "MET" : "NOT MET");
+    return 0;
+}
