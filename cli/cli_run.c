@@ -433,7 +433,7 @@ static void bounded_close(struct cli_adapter *a, uint64_t limit_ms, int status_i
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cli_result *sink_result; /* set while tearing down */
 static char rule_names[CLI_MAX_VIOLATION_RULES][64];
-static char rule_firsts[CLI_MAX_VIOLATION_RULES][256];
+static char rule_firsts[CLI_MAX_VIOLATION_RULES][1024];
 
 static void add_rule(struct cli_result *r, const char *name, size_t name_len, bool warning,
                      uint64_t count, const char *first, size_t first_len)

@@ -151,6 +151,16 @@ STORPORT_API BOOLEAN StorPortEnablePassiveInitialization(PVOID DeviceExtension,
     if (!ad)
         return FALSE;
     struct port_frame *top = port_thread()->top;
+    if (top && top->routine == RR_ADAPTER_CONTROL &&
+        __atomic_load_n(&ad->state, __ATOMIC_ACQUIRE) == AD_HOLDING) {
+        /* HwStorAdapterControl(ScsiRestartAdapter) running its own
+         * HwStorInitialize: no port frame marks that call, so the restart
+         * in progress is what tells it from a plain misplaced call. */
+        port_report(ad, "StorPortPassiveFromHwInit", NULL,
+                    "StorPortEnablePassiveInitialization during a stop/restart, from HwStorAdapterControl "
+                    "(a HwStorInitialize it calls directly): passive initialization happens once, at start");
+        return FALSE;
+    }
     if (!top || top->routine != RR_INITIALIZE) {
         port_report(ad, "StorPortEnablePassive", NULL,
                     "StorPortEnablePassiveInitialization called from %s; it may be called only from "

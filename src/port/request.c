@@ -153,16 +153,17 @@ static void start_request(struct port_request *r)
     if (ad->drv->hw.HwBuildIo) {
         port_frame_enter(&f, ad, RR_BUILDIO, rules_cell(RR_BUILDIO, ad->mode), srb, true);
         built = ad->drv->hw.HwBuildIo(ad->devext, srb);
+        /* Judged inside the frame, so the report names HwStorBuildIo. */
+        if (!built && __atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == REQ_OUTSTANDING)
+            port_report(ad, "StorPortBuildIo", srb,
+                        "HwStorBuildIo returned FALSE but did not complete the SRB; the port "
+                        "completes it with SRB_STATUS_INTERNAL_ERROR instead of sending it to StartIo");
         port_frame_leave(&f, true);
     }
     int st = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
     if (!built) {
-        if (st == REQ_OUTSTANDING) {
-            port_report(ad, "StorPortBuildIo", srb,
-                        "HwStorBuildIo returned FALSE but did not complete the SRB; the port "
-                        "completes it with SRB_STATUS_INTERNAL_ERROR instead of sending it to StartIo");
+        if (st == REQ_OUTSTANDING)
             complete_by_port(r, SRB_STATUS_INTERNAL_ERROR);
-        }
     } else if (st == REQ_OUTSTANDING) {
         port_frame_enter(&f, ad, RR_STARTIO, rules_cell(RR_STARTIO, ad->mode), srb, true);
         (void)ad->drv->hw.HwStartIo(ad->devext, (PSCSI_REQUEST_BLOCK)srb);

@@ -397,6 +397,40 @@ static void test_verifier_violation_exit_3(void **state)
     expect_contains(r.out, "StorPortSpinLock");
     expect_contains(r.out, "status 3: verifier violations");
     free_result(&r);
+    /* fatal mode stops the adapter at the first violation */
+    r = run_ustor("run", "--miniport=" TESTMP_BADLOCK, "--verifier=fatal", "--number_ios=50",
+                  "--verify=0", "--size=1M", NULL);
+    expect_status(r, 3);
+    expect_contains(r.err, "StorPortSpinLock");
+    free_result(&r);
+    /* the same miniport with the verifier off passes */
+    r = run_ustor("run", "--miniport=" TESTMP_BADLOCK, "--verifier=off", "--number_ios=50",
+                  "--verify=0", "--size=1M", NULL);
+    expect_status(r, 0);
+    free_result(&r);
+}
+
+static void test_warnings_fail_only_when_asked(void **state)
+{
+    (void)state;
+    /* half duplex draws a warning (full duplex is recommended) */
+    struct result r = run_ustor("run", "--miniport=ramdisk-phys", "--sync=half", "--number_ios=200",
+                                "--size=1M", "--json", NULL);
+    expect_status(r, 0);
+    struct jc_node *doc = parse_json(&r);
+    uint64_t warnings = u(doc, "verifier.warnings");
+    jc_free(doc);
+    free_result(&r);
+    if (warnings == 0)
+        skip(); /* the verifier no longer warns about half duplex */
+    r = run_ustor("run", "--miniport=ramdisk-phys", "--sync=half", "--number_ios=200", "--size=1M",
+                  "--verifier-warnings-fail", "--json", NULL);
+    expect_status(r, 3);
+    doc = parse_json(&r);
+    assert_int_equal(u(doc, "exit_status"), 3);
+    assert_true(u(doc, "verifier.warnings") > 0);
+    jc_free(doc);
+    free_result(&r);
 }
 
 static void test_data_mismatch_exit_1(void **state)
@@ -451,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_load_failures_exit_4),
         cmocka_unit_test(test_verifier_violation_exit_3),
+        cmocka_unit_test(test_warnings_fail_only_when_asked),
         cmocka_unit_test(test_data_mismatch_exit_1),
         cmocka_unit_test(test_crash_exit_5),
         cmocka_unit_test(test_hang_exit_5),

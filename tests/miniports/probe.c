@@ -40,9 +40,20 @@ void probe_reset(void)
     memset(&probe_state, 0, sizeof(probe_state));
 }
 
+/* The IRQL as the port sees it.  Not KeGetCurrentIrql(): a physical
+ * miniport may not call Ke* routines (HwStorPortProhibitedDDIs), and the
+ * probe observes without breaking rules. */
+static KIRQL current_irql(void)
+{
+    struct uv_where w;
+    char locks[64];
+    port_where(&w, NULL, NULL, locks, sizeof(locks));
+    return w.irql;
+}
+
 static void record(struct probe_obs *o)
 {
-    KIRQL irql = KeGetCurrentIrql();
+    KIRQL irql = current_irql();
     rules_lockset held = port_held_set();
     if (__atomic_fetch_add(&o->calls, 1, __ATOMIC_ACQ_REL) == 0) {
         o->irql_first = irql;
@@ -98,6 +109,8 @@ static struct probe_track *track_of(PVOID srb)
 
 static void complete(PVOID ext, PVOID srb, UCHAR status)
 {
+    /* A BUSY SRB comes back through StartIo, which counts it again. */
+    __atomic_sub_fetch(&probe_state.outstanding, 1, __ATOMIC_ACQ_REL);
     SrbSetSrbStatus(srb, status);
     SrbSetScsiStatus(srb, SCSISTAT_GOOD);
     StorPortNotification(RequestComplete, ext, srb);
@@ -143,6 +156,8 @@ static void probe_dpc(PSTOR_DPC dpc, PVOID ext, PVOID a1, PVOID a2)
     (void)a2;
     PROBE_EXT *e = ext;
     observe(RR_DPC);
+    if (__atomic_exchange_n(&probe_state.paused, 0, __ATOMIC_ACQ_REL))
+        StorPortResume(ext);
     if (!__atomic_exchange_n(&e->state_change_done, TRUE, __ATOMIC_ACQ_REL)) {
         STOR_ADDR_BTL8 a;
         memset(&a, 0, sizeof(a));
@@ -248,6 +263,17 @@ static BOOLEAN probe_startio(PVOID ext, PSCSI_REQUEST_BLOCK srb)
     if (t)
         t->startio++;
     LONG n = __atomic_add_fetch(&e->srb_counter, 1, __ATOMIC_RELAXED);
+    int out = __atomic_add_fetch(&probe_state.outstanding, 1, __ATOMIC_ACQ_REL);
+    int omax = __atomic_load_n(&probe_state.outstanding_max, __ATOMIC_RELAXED);
+    while (out > omax && !__atomic_compare_exchange_n(&probe_state.outstanding_max, &omax, out, true,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    if (probe_state.busy_after && out >= probe_state.busy_after)
+        StorPortBusy(ext, (ULONG)probe_state.busy_after);
+    if (probe_state.pause_at && n == probe_state.pause_at) {
+        __atomic_store_n(&probe_state.paused, 1, __ATOMIC_RELEASE);
+        StorPortPause(ext, 600);
+    }
     PUCHAR x = SrbGetMiniportContext(srb);
     BOOLEAN fresh_ok = !x || t == NULL || t->startio < 2 || x[0] == 0xA5; /* marked by this attempt's BuildIo */
     (void)fresh_ok;
@@ -336,6 +362,8 @@ static BOOLEAN probe_initialize(PVOID ext)
         StorPortEnablePassiveInitialization(ext, probe_passive_init);
     if (probe_state.use_timer)
         StorPortNotification(RequestTimerCall, ext, probe_timer, 1000);
+    if (probe_state.lun_depth)
+        StorPortSetDeviceQueueDepth(ext, 0, 0, 0, (ULONG)probe_state.lun_depth);
     return TRUE;
 }
 
@@ -372,6 +400,9 @@ static void common_config(PPORT_CONFIGURATION_INFORMATION c, PCHAR args)
     probe_state.sync_access = has_arg(args, "syncaccess=1");
     probe_state.never_tag = arg_int(args, "never=", 0);
     probe_state.use_timer = has_arg(args, "timer=1");
+    probe_state.lun_depth = arg_int(args, "depth=", 0);
+    probe_state.busy_after = arg_int(args, "busyafter=", 0);
+    probe_state.pause_at = arg_int(args, "pauseat=", 0);
 }
 
 static ULONG probe_find_phys(PVOID ext, PVOID ctx, PVOID bus, PCHAR args, PPORT_CONFIGURATION_INFORMATION c,

@@ -36,6 +36,9 @@ struct probe_state {
     int sync_access;     /* StartIo calls StorPortSynchronizeAccess */
     int never_tag;       /* SRBs whose QueueTag == never_tag+1 are never completed */
     int use_timer;
+    int lun_depth;       /* StorPortSetDeviceQueueDepth in HwStorInitialize */
+    int busy_after;      /* StorPortBusy(n) when n requests are outstanding */
+    int pause_at;        /* StorPortPause at the Nth StartIo; resumed by the next DPC */
     /* observations */
     struct probe_obs obs[RR_COUNT];
     struct probe_obs ac_obs[ScsiAdapterControlMax];
@@ -49,6 +52,8 @@ struct probe_state {
     volatile int track_n;
     struct probe_track track[PROBE_MAX_TRACK];
     volatile int timer_calls;
+    volatile int outstanding, outstanding_max;
+    volatile int paused;
 };
 
 extern struct probe_state probe_state;

@@ -14,7 +14,9 @@
  *   lock_invalid_irql         HwStorInterrupt   LockInvalidIrql (DpcLock from the ISR)
  *   halfduplex_pool           HwStorStartIo     HalfDuplexStartIo (StorPortAllocatePool)
  *   halfduplex_lock           HwStorStartIo     HalfDuplexStartIo (StorPortAcquireSpinLock)
- *   change_irql               HwStorStartIo     SpChangeIrql (KeRaiseIrql, never lowered)
+ *   change_irql               HwStorStartIo     SpChangeIrql (KeRaiseIrql, never lowered; a physical
+ *                                               miniport calling Ke* breaks HwStorPortProhibitedDDIs too)
+ *   change_irql_handle        HwStorDpcRoutine  SpChangeIrql (lock handle's OldIrql overwritten)
  *   buildio_false             HwStorBuildIo     StorPortBuildIo (FALSE without completing)
  *   double_completion         HwStorStartIo     SrbDoubleCompletion
  *   not_outstanding           HwStorStartIo     SrbNotOutstanding (completes a stack SRB)
@@ -37,7 +39,9 @@
  *   complete_request          HwStorStartIo     StorPortCompleteRequest (warning)
  *   validate_range            HwStorFindAdapter StorPortDeprecated (warning)
  *   log_error                 HwStorStartIo     StorPortDeprecated (warning)
- *   syncaccess_above_dirql    HwStorStartIo     KeSynchronizeExecution-Irql
+ *   syncaccess_above_dirql    HwStorStartIo     KeSynchronizeExecution-Irql (KeRaiseIrql to
+ *                                               HIGH_LEVEL: physical miniports also break
+ *                                               HwStorPortProhibitedDDIs, no StorPort call goes there)
  *
  * "lockin=<routine name>;lock=<STOR_SPINLOCK value>" makes that routine
  * take (and release) that lock once, which is how the tests walk table B.
@@ -214,6 +218,12 @@ static void dpc_bugs(PVOID ext)
                 StorPortFreePool(ext, p);
             StorPortFreePool(ext, first);
         }
+    } else if (bug("change_irql_handle")) {
+        /* A scribbled-on lock handle: release "restores" an IRQL above the
+         * DPC's own, and the routine returns there. */
+        StorPortAcquireSpinLock(ext, DpcLock, &e->dpc, &h1);
+        h1.Context.OldIrql = DISPATCH_LEVEL + 1;
+        StorPortReleaseSpinLock(ext, &h1);
     } else if (bug("pool_leak")) {
         (void)StorPortAllocatePool(ext, 64, CORPUS_POOL_TAG, &e->leaked);
     }
@@ -289,7 +299,7 @@ static BOOLEAN needs_dpc(void)
     static const char *const dpc_bugs_list[] = {
         "spinlock_twice", "spinlock_return_held", "spinlock3_order", "spinlock4_not_held",
         "spinlock4_other_handle", "lockcontext_dpc_null", "lockcontext_startio_ctx", "msi_lock",
-        "pool_double_free", "pool_overwrite", "pool_leak",
+        "pool_double_free", "pool_overwrite", "pool_leak", "change_irql_handle",
     };
     for (size_t i = 0; i < sizeof(dpc_bugs_list) / sizeof(dpc_bugs_list[0]); i++)
         if (bug(dpc_bugs_list[i]))
