@@ -132,6 +132,9 @@ void bench_table_begin(const struct bench_opts *o, const char *title, const char
         widths[i] = (unsigned)strlen(cols[i]);
         if (widths[i] < 20)
             widths[i] = 20;
+        /* The first column holds labels, some long. */
+        if (i == 0 && widths[i] < 42)
+            widths[i] = 42;
     }
     bench_table_row(o, cols, ncols);
     if (o->markdown) {
@@ -439,9 +442,10 @@ static struct null_result null_measure(const struct bench_opts *o, const struct 
     memset(&res, 0, sizeof(res));
     ustor_adapter *ad = NULL;
     ustor_driver *drv = NULL;
-    char args[64];
+    char args[160];
     unsigned luns = r->threads > 32 ? 32 : r->threads;
-    snprintf(args, sizeof(args), "%s;luns=%u", null_args(r->mode), luns);
+    snprintf(args, sizeof(args), "%s;luns=%u%s%s", null_args(r->mode), luns, r->extra_args ? ";" : "",
+             r->extra_args ? r->extra_args : "");
     if (!direct) {
         struct ustor_adapter_config cfg;
         memset(&cfg, 0, sizeof(cfg));

@@ -109,6 +109,7 @@ struct null_run {
     enum ustor_verifier_mode verifier;
     bool lock_graph;
     unsigned nr_cpus;         /* 0: online CPUs */
+    const char *extra_args;   /* appended to the ArgumentString, or NULL */
 };
 
 struct null_result {

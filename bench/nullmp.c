@@ -69,6 +69,11 @@ static BOOLEAN nullmp_startio(PVOID ext, PSCSI_REQUEST_BLOCK srb)
         if (kept)
             return TRUE;
     }
+    if (e->lockio && !e->half) {
+        STOR_LOCK_HANDLE h;
+        StorPortAcquireSpinLock(ext, DpcLock, &e->dpc, &h);
+        StorPortReleaseSpinLock(ext, &h);
+    }
     complete(e, srb);
     return TRUE;
 }
@@ -130,6 +135,7 @@ static void common_config(NULLMP_EXT *e, PPORT_CONFIGURATION_INFORMATION c, PCHA
     c->SrbType = SRB_TYPE_SCSI_REQUEST_BLOCK;
     c->AddressType = STORAGE_ADDRESS_TYPE_BTL8;
     e->hold = has_arg(args, "hold=1");
+    e->lockio = has_arg(args, "lockio=1");
 }
 
 static ULONG nullmp_find_phys(PVOID ext, PVOID ctx, PVOID bus, PCHAR args, PPORT_CONFIGURATION_INFORMATION c,

@@ -9,10 +9,15 @@
  * instead of completing it; ustor_adapter_raise_interrupt(ad, 0) then
  * completes everything held from HwStorInterrupt: physical only).
  *
- * Two hooks for the benchmarks:
+ * More hooks:
  *  - an SRB whose CDB opcode is NULLMP_OP_RUN makes HwStorBuildIo call the
  *    calling thread's nullmp_run_hook (set with nullmp_set_hook) inside
  *    the miniport's context, e.g. to time StorPort lock calls;
+ * lockio=1 makes HwStorStartIo take and release the DpcLock of its STOR_DPC
+ * once per request before completing it (not in half duplex, where
+ * StartIo runs under the interrupt lock and may take no other lock).
+ *
+ * Hooks:
  *  - nullmp_direct_* call HwStorBuildIo / HwStorStartIo with no port (the
  *    floor of the port-overhead benchmark), completing through a plain
  *    function instead of StorPortNotification.
@@ -31,6 +36,7 @@ typedef struct {
     BOOLEAN physical;
     BOOLEAN half;
     BOOLEAN hold;
+    BOOLEAN lockio;
     /* Floor mode (no port): completion goes here. */
     void (*direct_complete)(void *ctx, PVOID srb);
     void *direct_ctx;

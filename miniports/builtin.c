@@ -11,6 +11,7 @@
 #define USTOR_BUILTIN_ENTRY(cname) int32_t cname##_DriverEntry(void *driver_object, void *registry_path);
 USTOR_BUILTIN_ENTRY(ramdisk)
 USTOR_BUILTIN_ENTRY(ramdisk_phys)
+USTOR_BUILTIN_ENTRY(virtio)
 #undef USTOR_BUILTIN_ENTRY
 
 static const struct ustor_builtin_miniport builtin_miniports[] = {
@@ -18,6 +19,7 @@ static const struct ustor_builtin_miniport builtin_miniports[] = {
      ramdisk_DriverEntry, true, "luns=1;size=64M"},
     {"ramdisk-phys", "the same RAM disk as a physical miniport with no device (adds sync=half|full|concurrent)",
      ramdisk_phys_DriverEntry, false, "luns=1;size=64M;sync=full"},
+    {"virtio", "virtio-blk PCI miniport, physical (sync=, intr=, queues=, watchdog_ms=, stuck_ms=)", virtio_DriverEntry, false, "sync=full;intr=all"},
 };
 
 const struct ustor_builtin_miniport *ustor_builtin_miniports(size_t *count)

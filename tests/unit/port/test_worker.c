@@ -10,6 +10,17 @@
 #include <time.h>
 
 #include "port_mp.h"
+#include "port/port.h"
+
+/* The IRQL as the port sees it, read through the port (a physical
+ * miniport may not call Ke* routines: HwStorPortProhibitedDDIs). */
+static KIRQL observed_irql(void)
+{
+    struct uv_where w;
+    char locks[64];
+    port_where(&w, NULL, NULL, locks, sizeof(locks));
+    return w.irql;
+}
 
 static struct tu_reports rep;
 static ustor_driver *drv;
@@ -67,7 +78,7 @@ static struct {
 
 static void work_record(PVOID e, PVOID ctx, PVOID worker)
 {
-    wi.irql = KeGetCurrentIrql();
+    wi.irql = observed_irql();
     wi.ext = e;
     wi.ctx = ctx;
     wi.worker = worker;
@@ -277,7 +288,7 @@ static struct {
 
 static void timer_cb(PVOID e, PVOID ctx)
 {
-    tm.irql = KeGetCurrentIrql();
+    tm.irql = observed_irql();
     tm.ext = e;
     tm.ctx = ctx;
     if (tm.rearm > 0) {
