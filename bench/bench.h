@@ -94,6 +94,12 @@ void *bench_srb_ptr(struct bench_srb *s);
 
 /* ---- adapters ------------------------------------------------------------ */
 
+/* Verifier reports from adapters made by bench_null_port (which sends them
+ * here rather than to stderr). */
+extern unsigned long bench_null_reports;
+/* The first report's text (truncated), or "" if none. */
+extern char bench_null_first_report[512];
+
 /* Creates an adapter or exits with the port's sentence. */
 ustor_adapter *bench_adapter(ustor_driver_entry_fn entry, const char *name,
                              const struct ustor_adapter_config *cfg, ustor_driver **drv_out);

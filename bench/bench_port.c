@@ -62,6 +62,19 @@ static bool extra(const char *a)
     return false;
 }
 
+/* What one clock read costs here: the port reads CLOCK_MONOTONIC twice per
+ * request (submit and start times), so this bounds what a coarser clock
+ * would save. */
+static double clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    const int n = 200000;
+    uint64_t t0 = bench_now_ns();
+    for (int i = 0; i < n; i++)
+        clock_gettime(id, &ts);
+    return (double)(bench_now_ns() - t0) / n;
+}
+
 int main(int argc, char **argv)
 {
     struct bench_opts o;
@@ -72,15 +85,17 @@ int main(int argc, char **argv)
                 "  --threads=N  only N submitting threads (default: 1, then one per CPU)",
                 extra);
     unsigned cpus = bench_nr_cpus();
-    const char *cols[] = { "mode", "threads", "floor ns/IO", "port ns/IO", "ratio", "port MIOPS", "MIOPS/core" };
+    const char *cols[] = { "mode", "threads", "floor ns/IO", "port ns/IO", "ratio", "port MIOPS", "MIOPS/core",
+                           "CPUs seen" };
     char title[160];
     snprintf(title, sizeof(title),
              "Port overhead, null miniport, qd %u per thread, median (min-max) of %u reps, %u CPUs",
              opt_qd, o.reps, cpus);
-    bench_table_begin(&o, title, cols, 7);
+    bench_table_begin(&o, title, cols, 8);
     double ratio_full1 = -1, ratio_virt1 = -1, best_per_core = 0;
     unsigned thread_counts[2] = { opt_threads ? opt_threads : 1, cpus };
     int nr_counts = opt_threads || cpus == 1 ? 1 : 2;
+    double floor_one = 0;
     for (int m = 0; m < USTOR_SYNC_MODE_COUNT; m++) {
         if (opt_mode >= 0 && m != opt_mode)
             continue;
@@ -95,6 +110,10 @@ int main(int argc, char **argv)
             struct null_result floor = bench_null_direct(&o, &r);
             struct null_result port = bench_null_port(&o, &r);
             double ratio = port.ns_per_io.median / floor.ns_per_io.median;
+            /* The floor scales perfectly if the CPUs are free; how much it
+             * sped up says how many CPUs this row really had. */
+            if (r.threads == 1)
+                floor_one = floor.ns_per_io.median;
             unsigned cores = r.threads < cpus ? r.threads : cpus;
             double per_core = port.iops.median / 1e6 / cores;
             if (m == USTOR_SYNC_FULL_DUPLEX && r.threads == 1)
@@ -103,7 +122,13 @@ int main(int argc, char **argv)
                 ratio_virt1 = ratio;
             if (per_core > best_per_core)
                 best_per_core = per_core;
-            char c1[16], c2[48], c3[48], c4[16], c5[48], c6[16];
+            char c1[16], c2[48], c3[48], c4[16], c5[48], c6[16], c7[16];
+            if (r.threads == 1)
+                snprintf(c7, sizeof(c7), "1");
+            else if (floor_one > 0)
+                snprintf(c7, sizeof(c7), "%.1f", floor_one / floor.ns_per_io.median);
+            else
+                snprintf(c7, sizeof(c7), "-");
             snprintf(c1, sizeof(c1), "%u", r.threads);
             bench_fmt_stat(c2, sizeof(c2), floor.ns_per_io, 1);
             bench_fmt_stat(c3, sizeof(c3), port.ns_per_io, 1);
@@ -114,20 +139,24 @@ int main(int argc, char **argv)
             mi.max /= 1e6;
             bench_fmt_stat(c5, sizeof(c5), mi, 2);
             snprintf(c6, sizeof(c6), "%.2f", per_core);
-            const char *cells[] = { ustor_sync_mode_name(r.mode), c1, c2, c3, c4, c5, c6 };
-            bench_table_row(&o, cells, 7);
+            const char *cells[] = { ustor_sync_mode_name(r.mode), c1, c2, c3, c4, c5, c6, c7 };
+            bench_table_row(&o, cells, 8);
             if (port.errors)
                 bench_note(&o, "WARNING: %llu completions were not SRB_STATUS_SUCCESS",
                            (unsigned long long)port.errors);
         }
     }
     bench_table_end(&o);
+    bench_note(&o, "CPUs seen: the floor's speed-up over one thread (2.0 = both CPUs were free for the "
+                   "multi-thread row; less means other processes were running).");
     if (ratio_full1 >= 0)
         bench_note(&o, "target port <= 2x floor, 1 thread, full duplex: %.1fx -> %s", ratio_full1,
                    ratio_full1 <= 2.0 ? "MET" : "NOT MET");
     if (ratio_virt1 >= 0)
         bench_note(&o, "target port <= 2x floor, 1 thread, virtual: %.1fx -> %s", ratio_virt1,
                    ratio_virt1 <= 2.0 ? "MET" : "NOT MET");
+    bench_note(&o, "one clock_gettime: CLOCK_MONOTONIC %.1f ns, CLOCK_MONOTONIC_COARSE %.1f ns",
+               clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_MONOTONIC_COARSE));
     bench_note(&o, "target >= 5 M I/Os per second per core: best %.2f M -> %s", best_per_core,
                best_per_core >= 5.0 ? "MET" : "NOT MET");
     return 0;

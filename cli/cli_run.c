@@ -2,6 +2,9 @@
 #include "cli_run.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -11,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -326,6 +331,57 @@ static void *job_main(void *arg)
 
 /* ---- crash handler ---- */
 
+/* The function of an ELF file's .symtab that contains file offset-relative
+ * address off (shared objects and PIE executables are linked at 0).  Uses
+ * only open/mmap/munmap/close, which a signal handler may call. */
+static bool elf_symbol_at(const char *path, uint64_t off, char *name, size_t len, uint64_t *sym_off)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool found = false;
+    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+        close(fd);
+        return false;
+    }
+    size_t size = (size_t)st.st_size;
+    const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return false;
+    const ElfW(Ehdr) *eh = (const void *)map;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_shoff == 0 ||
+        eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(ElfW(Shdr)) > size)
+        goto out;
+    const ElfW(Shdr) *sh = (const void *)(map + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum && !found; i++) {
+        if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
+            continue;
+        const ElfW(Shdr) *strsh = &sh[sh[i].sh_link];
+        if (sh[i].sh_offset + sh[i].sh_size > size || strsh->sh_offset + strsh->sh_size > size)
+            continue;
+        const ElfW(Sym) *syms = (const void *)(map + sh[i].sh_offset);
+        size_t n = sh[i].sh_size / sizeof(ElfW(Sym));
+        for (size_t k = 0; k < n; k++) {
+            if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_size == 0)
+                continue;
+            if (off < syms[k].st_value || off - syms[k].st_value >= syms[k].st_size)
+                continue;
+            if (syms[k].st_name >= strsh->sh_size)
+                break;
+            const char *s = (const char *)map + strsh->sh_offset + syms[k].st_name;
+            snprintf(name, len, "%.*s", (int)strnlen(s, strsh->sh_size - syms[k].st_name), s);
+            *sym_off = off - syms[k].st_value;
+            found = true;
+            break;
+        }
+    }
+out:
+    munmap((void *)map, size);
+    return found;
+}
+
 /* Thread reporting the crash: miniport code runs on several CPUs at once,
  * so more threads may fault together; only the first reports. */
 static atomic_long crash_owner;
@@ -348,15 +404,24 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx)
 #else
     (void)uctx;
 #endif
-    char where[256] = "unknown code";
+    char where[512] = "unknown code";
     Dl_info di;
-    if (pc && dladdr(pc, &di)) {
-        if (di.dli_sname)
+    const ElfW(Sym) *dsym = NULL;
+    if (pc && dladdr1(pc, &di, (void **)&dsym, RTLD_DL_SYMENT)) {
+        const char *file = di.dli_fname ? di.dli_fname : "?";
+        uintptr_t off = (uintptr_t)pc - (uintptr_t)di.dli_fbase;
+        char name[128];
+        uint64_t sym_off;
+        /* dladdr only knows exported symbols and picks the nearest one
+         * below pc even when pc is far past its end; miniport routines are
+         * usually static, so look in the file's own symbol table too */
+        if (di.dli_sname && dsym && (uintptr_t)pc - (uintptr_t)di.dli_saddr < dsym->st_size)
             snprintf(where, sizeof(where), "%s+0x%lx (%s)", di.dli_sname,
-                     (unsigned long)((char *)pc - (char *)di.dli_saddr), di.dli_fname ? di.dli_fname : "?");
+                     (unsigned long)((uintptr_t)pc - (uintptr_t)di.dli_saddr), file);
+        else if (elf_symbol_at(file, off, name, sizeof(name), &sym_off))
+            snprintf(where, sizeof(where), "%s+0x%lx (%s)", name, (unsigned long)sym_off, file);
         else
-            snprintf(where, sizeof(where), "%s+0x%lx", di.dli_fname ? di.dli_fname : "?",
-                     (unsigned long)((char *)pc - (char *)di.dli_fbase));
+            snprintf(where, sizeof(where), "%s+0x%lx", file, (unsigned long)off);
     }
     char msg[512];
     int n;
@@ -727,7 +792,11 @@ int cli_run(const struct cli_options *o)
         fprintf(stderr, "ustor: %s\n", r.failure);
         print_report(o, &r);
         fflush(stderr);
-        bounded_close(&run.a, USTOR_SHUTDOWN_GRACE_MS + 2000ull * run.a.nluns + 3000, CLI_EXIT_CRASH);
+        /* The LUNs are left open: closing waits for requests that will not
+         * come, and an open device stays valid for the completions the port
+         * forces during destroy. */
+        run.a.nluns = 0;
+        bounded_close(&run.a, USTOR_SHUTDOWN_GRACE_MS + 3000, CLI_EXIT_CRASH);
         fflush(stdout);
         _exit(CLI_EXIT_CRASH);
     }

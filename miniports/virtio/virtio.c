@@ -355,7 +355,7 @@ static VOID VioCheckNoIsr(PVIO_EXTENSION Ext, PVIO_QUEUE Q)
         return;
     VIO_COUNT(sync_checks);
     overlap = atomic_load(&Q->InIsr) != 0;
-    for (spin = 0; spin < 200; spin++)
+    for (spin = 0; spin < 2000; spin++)
         ;
     overlap = overlap || atomic_load(&Q->InIsr) != 0;
     if (overlap)
@@ -596,7 +596,16 @@ static VOID VioBuildReadWrite(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req,
     }
     Req->DataBytes = Bytes;
     Req->Fua = !read && Cmd->ForceUnitAccess && VioFeature(Ext, VIRTIO_BLK_F_FLUSH);
-    VioFinishTable(Ext, Srb, Req);
+    if (!VioFinishTable(Ext, Srb, Req))
+        return;
+#ifdef VIO_TEST_BAD_DMA
+    /* Test build only (tests/virtio): hand the device addresses that no
+     * memory backs, to check it reports the DMA fault and we survive. */
+    if (Cmd->Lba >= VIO_BAD_DATA_LBA && Cmd->Lba < VIO_BAD_DATA_LBA + 8)
+        Req->Table[1].addr = VIO_BAD_PHYSICAL;
+    if (Cmd->Lba >= VIO_BAD_TABLE_LBA && Cmd->Lba < VIO_BAD_TABLE_LBA + 8)
+        Req->TablePa = VIO_BAD_PHYSICAL;
+#endif
 }
 
 /* DISCARD or WRITE ZEROES over Count ranges already in Req->Ranges. */
@@ -676,6 +685,7 @@ static VOID VioBuildWriteSame(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req, c
                 return;
             }
     }
+    Req->DataBytes = Cmd->NoDataOutBuffer ? 0 : Ext->BlockSize; /* the one block sent */
     if (!VioAddRange(Ext, Req, &count, Cmd->Lba, Cmd->Blocks)) {
         VioSetLocalSense(Req, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ADSENSE_INVALID_CDB, 0);
         return;
@@ -724,6 +734,7 @@ static VOID VioBuildUnmap(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req, const
             return;
         }
     }
+    Req->DataBytes = listLength; /* the whole parameter list was used */
     VioBuildRanges(Ext, Srb, Req, count, TRUE);
 }
 
@@ -1136,6 +1147,9 @@ static BOOLEAN VioResetSync(PVOID DeviceExtension, PVOID Context)
     return ctx->Started;
 }
 
+/* After a reset: the done lists may have grown, and their ISRs may find
+ * nothing left to report.  (Not reading DoneHead here: that needs the
+ * queue's lock; an empty DPC costs nothing.) */
 static VOID VioIssueQueueDpcs(PVIO_EXTENSION Ext)
 {
     ULONG i;
@@ -1143,8 +1157,7 @@ static VOID VioIssueQueueDpcs(PVIO_EXTENSION Ext)
     if (!Ext->DpcReady)
         return;
     for (i = 0; i < Ext->NumQueues; i++)
-        if (Ext->Queues[i].DoneHead != NULL)
-            StorPortIssueDpc(Ext, &Ext->Queues[i].Dpc, &Ext->Queues[i], NULL);
+        StorPortIssueDpc(Ext, &Ext->Queues[i].Dpc, &Ext->Queues[i], NULL);
 }
 
 /* Reset from a routine that may call StorPortSynchronizeAccess (DPC,
@@ -1189,6 +1202,7 @@ static VOID VioReadSerial(PVIO_EXTENSION Ext)
     volatile UCHAR *status = page + 512 + 64;
     USHORT head;
     ULONG i, n;
+    BOOLEAN answered;
 
     snprintf(Ext->Serial, sizeof(Ext->Serial), "VIRTIO%08lX", (unsigned long)Ext->AdapterNumber);
     memset(page, 0, VIO_PAGE);
@@ -1206,7 +1220,10 @@ static VOID VioReadSerial(PVIO_EXTENSION Ext)
     table[2].len = 1;
     table[2].flags = VIRTQ_DESC_F_WRITE;
 
-    *(USHORT *)q->Avail = VIRTQ_AVAIL_F_NO_INTERRUPT;
+    /* No interrupt for this one: the ISR may not run before the port has
+     * finished starting the adapter.  The flag stays set until the reset
+     * below, which waits for the device to finish deciding. */
+    __atomic_store_n((USHORT *)q->Avail, (USHORT)VIRTQ_AVAIL_F_NO_INTERRUPT, __ATOMIC_RELEASE);
     head = q->FreeHeads[--q->NumFree];
     q->Desc[head].addr = pagePa;
     q->Desc[head].len = 3 * sizeof(struct virtq_desc);
@@ -1217,15 +1234,11 @@ static VOID VioReadSerial(PVIO_EXTENSION Ext)
     StorPortWriteRegisterUshort(Ext, q->Notify, 0);
     for (i = 0; i < 20000 && __atomic_load_n(VioUsedIdx(q), __ATOMIC_ACQUIRE) == q->LastUsed; i++)
         StorPortStallExecution(5);
-    *(USHORT *)q->Avail = 0;
-    if (__atomic_load_n(VioUsedIdx(q), __ATOMIC_ACQUIRE) == q->LastUsed) {
-        /* Never answered (e.g. a stuck fault): a reset drops it. */
-        VioDeviceStart(Ext);
-        return;
-    }
-    q->LastUsed++;
-    q->FreeHeads[q->NumFree++] = head;
-    if (*status != VIRTIO_BLK_S_OK)
+    answered = __atomic_load_n(VioUsedIdx(q), __ATOMIC_ACQUIRE) != q->LastUsed && *status == VIRTIO_BLK_S_OK;
+    /* Back to clean rings (and rid of the request if it never finished,
+     * e.g. a stuck fault). */
+    VioDeviceStart(Ext);
+    if (!answered)
         return;
     for (n = 0; n < VIRTIO_BLK_ID_BYTES && id[n] > ' ' && id[n] < 0x7F; n++)
         ;
@@ -1251,7 +1264,7 @@ static VOID VioServiceQueue(PVIO_EXTENSION Ext, PVIO_QUEUE Q)
     if (Ext->Config.Check) {
         /* Stay visible a little: StartIo's section must never see it. */
         volatile unsigned spin;
-        for (spin = 0; spin < 200; spin++)
+        for (spin = 0; spin < 2000; spin++)
             ;
     }
     VioQueueLock(Ext, Q, &lock, TRUE);
@@ -1470,8 +1483,11 @@ static SCSI_ADAPTER_CONTROL_STATUS VioHwAdapterControl(PVOID DeviceExtension, SC
         /* DIRQL, interrupt lock held.  The port drained our requests; any
          * left on a ring anyway is reset and completed, never lost. */
         VIO_COUNT(stops);
+        /* The timer is not cancelled here (that needs IRQL <= DISPATCH):
+         * it sees Stopped and does not re-arm itself. */
         atomic_store(&ext->Stopped, 1);
-        StorPortNotification(RequestTimerCall, ext, VioHwTimer, 0);
+        /* No DPC is issued from here: the adapter may be going away.
+         * Whatever the device finished or still held is completed now. */
         ctx.List = NULL;
         VioWrite8(ext, ext->Common, VIRTIO_PCI_COMMON_STATUS, 0);
         for (i = 0; i < ext->NumQueues; i++) {
@@ -1484,9 +1500,15 @@ static SCSI_ADAPTER_CONTROL_STATUS VioHwAdapterControl(PVOID DeviceExtension, SC
                     ctx.List = q->Slots[s];
                     q->Slots[s] = NULL;
                 }
+            while (q->DoneHead != NULL) {
+                PVIO_REQUEST req = q->DoneHead;
+                q->DoneHead = req->Next;
+                req->Next = ctx.List;
+                ctx.List = req;
+            }
+            q->DoneTail = NULL;
         }
         VioCompleteResetList(ext, ctx.List);
-        VioIssueQueueDpcs(ext);
         return ScsiAdapterControlSuccess;
     case ScsiRestartAdapter:
         /* Not HwStorInitialize: passive initialization is not enabled

@@ -36,6 +36,14 @@ struct virtio_miniport_stats {
     uint64_t sync_overlaps;
 };
 
+/* Test build of the miniport (VIO_TEST_BAD_DMA, tests/virtio): READ/WRITE
+ * starting in [VIO_BAD_DATA_LBA, +8) get VIO_BAD_PHYSICAL as their first
+ * data descriptor, those in [VIO_BAD_TABLE_LBA, +8) as their indirect
+ * table: memory that does not exist. */
+#define VIO_BAD_DATA_LBA 1000u
+#define VIO_BAD_TABLE_LBA 2000u
+#define VIO_BAD_PHYSICAL 0x00000FEDC0000000ull
+
 /* Copies the counters; with reset != 0 also sets them back to zero. */
 void virtio_miniport_get_stats(struct virtio_miniport_stats *out, int reset);
 

@@ -11,7 +11,7 @@
 VOID KeInitializeDpc(PRKDPC Dpc, PKDEFERRED_ROUTINE DeferredRoutine,
                      PVOID DeferredContext)
 {
-    UKERN_API_ENTRY("KeInitializeDpc");
+    UKERN_API_ENTRY(KeInitializeDpc);
     if (!Dpc || !DeferredRoutine) {
         ukern_violation("KeInitializeDpc-Args", "KeInitializeDpc",
                         "%s is NULL; pass a KDPC and its CustomDpc routine",
@@ -71,7 +71,7 @@ bool ukern_dpc_queue_on(PKDPC dpc, ULONG cpu_index, PVOID arg1, PVOID arg2)
 BOOLEAN KeInsertQueueDpc(PRKDPC Dpc, PVOID SystemArgument1,
                          PVOID SystemArgument2)
 {
-    UKERN_API_ENTRY("KeInsertQueueDpc");
+    UKERN_API_ENTRY(KeInsertQueueDpc);
     if (!Dpc || !Dpc->DeferredRoutine) {
         ukern_violation("KeInsertQueueDpc-Args", "KeInsertQueueDpc",
                         "%s; initialize the DPC with KeInitializeDpc first",
@@ -96,7 +96,7 @@ static PKDPC dpc_next(PKDPC dpc)
 
 BOOLEAN KeRemoveQueueDpc(PRKDPC Dpc)
 {
-    UKERN_API_ENTRY("KeRemoveQueueDpc");
+    UKERN_API_ENTRY(KeRemoveQueueDpc);
     if (!Dpc)
         return FALSE;
     struct ukern_cpu *cpu = __atomic_load_n(&Dpc->DpcData, __ATOMIC_ACQUIRE);
@@ -156,7 +156,7 @@ void ukern_dpc_flush(void)
 
 VOID KeFlushQueuedDpcs(VOID)
 {
-    UKERN_API_ENTRY("KeFlushQueuedDpcs");
+    UKERN_API_ENTRY(KeFlushQueuedDpcs);
     KIRQL irql = KeGetCurrentIrql();
     if (irql != PASSIVE_LEVEL) {
         ukern_violation("IrqlKeFlushQueuedDpcs", "KeFlushQueuedDpcs",

@@ -101,7 +101,7 @@ static bool check_event(PRKEVENT e, const char *api)
 
 VOID KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State)
 {
-    UKERN_API_ENTRY("KeInitializeEvent");
+    UKERN_API_ENTRY(KeInitializeEvent);
     if (!check_event(Event, "KeInitializeEvent"))
         return;
     if (Type != NotificationEvent && Type != SynchronizationEvent) {
@@ -123,7 +123,7 @@ VOID KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State)
 
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait)
 {
-    UKERN_API_ENTRY("KeSetEvent");
+    UKERN_API_ENTRY(KeSetEvent);
     (void)Increment;
     (void)Wait; /* only a scheduling hint on Windows */
     if (!check_event(Event, "KeSetEvent"))
@@ -140,7 +140,7 @@ LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait)
 
 LONG KeResetEvent(PRKEVENT Event)
 {
-    UKERN_API_ENTRY("KeResetEvent");
+    UKERN_API_ENTRY(KeResetEvent);
     if (!check_event(Event, "KeResetEvent"))
         return 0;
     return object_reset(&Event->Header);
@@ -148,14 +148,14 @@ LONG KeResetEvent(PRKEVENT Event)
 
 VOID KeClearEvent(PRKEVENT Event)
 {
-    UKERN_API_ENTRY("KeClearEvent");
+    UKERN_API_ENTRY(KeClearEvent);
     if (check_event(Event, "KeClearEvent"))
         (void)object_reset(&Event->Header);
 }
 
 LONG KeReadStateEvent(PRKEVENT Event)
 {
-    UKERN_API_ENTRY("KeReadStateEvent");
+    UKERN_API_ENTRY(KeReadStateEvent);
     if (!check_event(Event, "KeReadStateEvent"))
         return 0;
     return read_state(&Event->Header);
@@ -195,7 +195,7 @@ NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason,
                                KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
                                PLARGE_INTEGER Timeout)
 {
-    UKERN_API_ENTRY("KeWaitForSingleObject");
+    UKERN_API_ENTRY(KeWaitForSingleObject);
     (void)WaitReason;
     (void)WaitMode;
     (void)Alertable; /* no APCs in this emulation */
@@ -251,7 +251,7 @@ NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason,
 NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
                                 PLARGE_INTEGER Interval)
 {
-    UKERN_API_ENTRY("KeDelayExecutionThread");
+    UKERN_API_ENTRY(KeDelayExecutionThread);
     (void)WaitMode;
     (void)Alertable;
     KIRQL irql = KeGetCurrentIrql();

@@ -382,7 +382,7 @@ BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
                                PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
                                PVOID SynchronizeContext)
 {
-    UKERN_API_ENTRY("KeSynchronizeExecution");
+    UKERN_API_ENTRY(KeSynchronizeExecution);
     if (!Interrupt || !SynchronizeRoutine) {
         ukern_violation("KeSynchronizeExecution-Args", "KeSynchronizeExecution",
                         "%s is NULL; pass the interrupt object from "
@@ -587,7 +587,7 @@ static NTSTATUS connect_message_based(PIO_CONNECT_INTERRUPT_PARAMETERS params,
 
 NTSTATUS IoConnectInterruptEx(PIO_CONNECT_INTERRUPT_PARAMETERS Parameters)
 {
-    UKERN_API_ENTRY("IoConnectInterruptEx");
+    UKERN_API_ENTRY(IoConnectInterruptEx);
     if (!Parameters) {
         ukern_violation("InterruptParameters", "IoConnectInterruptEx",
                         "Parameters is NULL");
@@ -621,7 +621,7 @@ NTSTATUS IoConnectInterruptEx(PIO_CONNECT_INTERRUPT_PARAMETERS Parameters)
 
 VOID IoDisconnectInterruptEx(PIO_DISCONNECT_INTERRUPT_PARAMETERS Parameters)
 {
-    UKERN_API_ENTRY("IoDisconnectInterruptEx");
+    UKERN_API_ENTRY(IoDisconnectInterruptEx);
     if (!Parameters || !Parameters->ConnectionContext.Generic) {
         ukern_violation("InterruptParameters", "IoDisconnectInterruptEx",
                         "%s is NULL; pass what IoConnectInterruptEx returned",

@@ -21,13 +21,13 @@ void ukern_irql_change(KIRQL new_irql, const char *api)
 
 KIRQL KeGetCurrentIrql(VOID)
 {
-    UKERN_API_ENTRY("KeGetCurrentIrql");
+    UKERN_API_ENTRY(KeGetCurrentIrql);
     return tls_irql;
 }
 
 VOID KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql)
 {
-    UKERN_API_ENTRY("KeRaiseIrql");
+    UKERN_API_ENTRY(KeRaiseIrql);
     KIRQL cur = tls_irql;
     if (OldIrql)
         *OldIrql = cur;
@@ -53,7 +53,7 @@ VOID KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql)
 
 VOID KeLowerIrql(KIRQL NewIrql)
 {
-    UKERN_API_ENTRY("KeLowerIrql");
+    UKERN_API_ENTRY(KeLowerIrql);
     KIRQL cur = tls_irql;
     if (NewIrql > cur) {
         ukern_violation("IrqlKeRaiseLower", "KeLowerIrql",
@@ -67,7 +67,7 @@ VOID KeLowerIrql(KIRQL NewIrql)
 
 KIRQL KeRaiseIrqlToDpcLevel(VOID)
 {
-    UKERN_API_ENTRY("KeRaiseIrqlToDpcLevel");
+    UKERN_API_ENTRY(KeRaiseIrqlToDpcLevel);
     KIRQL cur = tls_irql;
     if (cur > DISPATCH_LEVEL) {
         ukern_violation("IrqlKeRaiseLower", "KeRaiseIrqlToDpcLevel",
@@ -81,7 +81,7 @@ KIRQL KeRaiseIrqlToDpcLevel(VOID)
 
 VOID KeEnterCriticalRegion(VOID)
 {
-    UKERN_API_ENTRY("KeEnterCriticalRegion");
+    UKERN_API_ENTRY(KeEnterCriticalRegion);
     if (tls_irql > APC_LEVEL)
         ukern_violation("IrqlKeApcLte1", "KeEnterCriticalRegion",
                         "called at IRQL %u; must be <= APC_LEVEL", tls_irql);
@@ -90,7 +90,7 @@ VOID KeEnterCriticalRegion(VOID)
 
 VOID KeLeaveCriticalRegion(VOID)
 {
-    UKERN_API_ENTRY("KeLeaveCriticalRegion");
+    UKERN_API_ENTRY(KeLeaveCriticalRegion);
     if (tls_irql > APC_LEVEL)
         ukern_violation("IrqlKeApcLte1", "KeLeaveCriticalRegion",
                         "called at IRQL %u; must be <= APC_LEVEL", tls_irql);

@@ -55,7 +55,7 @@ static void cpu_pause(void)
  * not monopolized. */
 VOID KeStallExecutionProcessor(ULONG MicroSeconds)
 {
-    UKERN_API_ENTRY("KeStallExecutionProcessor");
+    UKERN_API_ENTRY(KeStallExecutionProcessor);
     if (ukern_hooks.stall)
         ukern_hooks.stall(MicroSeconds);
     uint64_t end = ukern_now_ns() + (uint64_t)MicroSeconds * 1000ull;
@@ -71,7 +71,7 @@ VOID KeStallExecutionProcessor(ULONG MicroSeconds)
 
 LARGE_INTEGER KeQueryPerformanceCounter(PLARGE_INTEGER PerformanceFrequency)
 {
-    UKERN_API_ENTRY("KeQueryPerformanceCounter");
+    UKERN_API_ENTRY(KeQueryPerformanceCounter);
     if (PerformanceFrequency)
         PerformanceFrequency->QuadPart = 10000000; /* 10 MHz: 100 ns ticks */
     LARGE_INTEGER r;
@@ -84,7 +84,7 @@ LARGE_INTEGER KeQueryPerformanceCounter(PLARGE_INTEGER PerformanceFrequency)
 
 VOID KeQuerySystemTime(PLARGE_INTEGER CurrentTime)
 {
-    UKERN_API_ENTRY("KeQuerySystemTime");
+    UKERN_API_ENTRY(KeQuerySystemTime);
     if (!CurrentTime) {
         ukern_violation("KeQuerySystemTime-Args", "KeQuerySystemTime",
                         "CurrentTime is NULL");
@@ -99,13 +99,13 @@ VOID KeQuerySystemTime(PLARGE_INTEGER CurrentTime)
 
 VOID KeQuerySystemTimePrecise(PLARGE_INTEGER CurrentTime)
 {
-    UKERN_API_ENTRY("KeQuerySystemTimePrecise");
+    UKERN_API_ENTRY(KeQuerySystemTimePrecise);
     KeQuerySystemTime(CurrentTime);
 }
 
 ULONGLONG KeQueryInterruptTime(VOID)
 {
-    UKERN_API_ENTRY("KeQueryInterruptTime");
+    UKERN_API_ENTRY(KeQueryInterruptTime);
     ukern_clock_init();
     return (ukern_now_ns() - g_boot_ns) / 100;
 }
@@ -114,13 +114,13 @@ ULONGLONG KeQueryInterruptTime(VOID)
 
 ULONG KeGetCurrentProcessorNumber(VOID)
 {
-    UKERN_API_ENTRY("KeGetCurrentProcessorNumber");
+    UKERN_API_ENTRY(KeGetCurrentProcessorNumber);
     return ukern_current_cpu();
 }
 
 ULONG KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber)
 {
-    UKERN_API_ENTRY("KeGetCurrentProcessorNumberEx");
+    UKERN_API_ENTRY(KeGetCurrentProcessorNumberEx);
     ULONG cpu = ukern_current_cpu();
     if (ProcNumber) {
         ProcNumber->Group = 0;
@@ -138,7 +138,7 @@ static ULONG active_cpus(void)
 
 ULONG KeQueryActiveProcessorCount(PKAFFINITY ActiveProcessors)
 {
-    UKERN_API_ENTRY("KeQueryActiveProcessorCount");
+    UKERN_API_ENTRY(KeQueryActiveProcessorCount);
     ULONG n = active_cpus();
     if (ActiveProcessors)
         *ActiveProcessors = n >= 64 ? ~(KAFFINITY)0 : ((KAFFINITY)1 << n) - 1;
@@ -147,7 +147,7 @@ ULONG KeQueryActiveProcessorCount(PKAFFINITY ActiveProcessors)
 
 ULONG KeQueryActiveProcessorCountEx(USHORT GroupNumber)
 {
-    UKERN_API_ENTRY("KeQueryActiveProcessorCountEx");
+    UKERN_API_ENTRY(KeQueryActiveProcessorCountEx);
     if (GroupNumber != 0 && GroupNumber != ALL_PROCESSOR_GROUPS)
         return 0; /* one processor group */
     return active_cpus();

@@ -92,7 +92,7 @@ static bool pool_type_valid(POOL_TYPE t)
 
 PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, SIZE_T NumberOfBytes, ULONG Tag)
 {
-    UKERN_API_ENTRY("ExAllocatePoolWithTag");
+    UKERN_API_ENTRY(ExAllocatePoolWithTag);
     if (!pool_type_valid(PoolType)) {
         ukern_violation("ExAllocatePool-Type", "ExAllocatePoolWithTag",
                         "PoolType %d is not a POOL_TYPE value (e.g. "
@@ -111,13 +111,13 @@ PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, SIZE_T NumberOfBytes, ULONG Tag)
 
 PVOID ExAllocatePool(POOL_TYPE PoolType, SIZE_T NumberOfBytes)
 {
-    UKERN_API_ENTRY("ExAllocatePool");
+    UKERN_API_ENTRY(ExAllocatePool);
     return ExAllocatePoolWithTag(PoolType, NumberOfBytes, DEFAULT_TAG);
 }
 
 PVOID ExAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes, ULONG Tag)
 {
-    UKERN_API_ENTRY("ExAllocatePool2");
+    UKERN_API_ENTRY(ExAllocatePool2);
     const POOL_FLAGS kinds =
         POOL_FLAG_NON_PAGED | POOL_FLAG_NON_PAGED_EXECUTE | POOL_FLAG_PAGED;
     const POOL_FLAGS known_required =
@@ -182,12 +182,12 @@ static void pool_free(PVOID p, bool check_tag, ULONG tag, const char *api)
 
 VOID ExFreePool(PVOID P)
 {
-    UKERN_API_ENTRY("ExFreePool");
+    UKERN_API_ENTRY(ExFreePool);
     pool_free(P, false, 0, "ExFreePool");
 }
 
 VOID ExFreePoolWithTag(PVOID P, ULONG Tag)
 {
-    UKERN_API_ENTRY("ExFreePoolWithTag");
+    UKERN_API_ENTRY(ExFreePoolWithTag);
     pool_free(P, true, Tag, "ExFreePoolWithTag");
 }

@@ -213,14 +213,14 @@ static bool check_lock_arg(PKSPIN_LOCK lock, const char *name)
 
 VOID KeInitializeSpinLock(PKSPIN_LOCK SpinLock)
 {
-    UKERN_API_ENTRY("KeInitializeSpinLock");
+    UKERN_API_ENTRY(KeInitializeSpinLock);
     if (check_lock_arg(SpinLock, "KeInitializeSpinLock"))
         __atomic_store_n(SpinLock, 0, __ATOMIC_RELAXED);
 }
 
 BOOLEAN KeTestSpinLock(PKSPIN_LOCK SpinLock)
 {
-    UKERN_API_ENTRY("KeTestSpinLock");
+    UKERN_API_ENTRY(KeTestSpinLock);
     if (!check_lock_arg(SpinLock, "KeTestSpinLock"))
         return FALSE;
     return ukern_spin_is_held(SpinLock) ? FALSE : TRUE;
@@ -252,7 +252,7 @@ static void lower_to(KIRQL new_irql, const char *name)
 
 VOID KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
 {
-    UKERN_API_ENTRY("KeAcquireSpinLock");
+    UKERN_API_ENTRY(KeAcquireSpinLock);
     if (!check_lock_arg(SpinLock, "KeAcquireSpinLock"))
         return;
     KIRQL old = raise_to_dpc("KeAcquireSpinLock");
@@ -266,7 +266,7 @@ VOID KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
 
 KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock)
 {
-    UKERN_API_ENTRY("KeAcquireSpinLockRaiseToDpc");
+    UKERN_API_ENTRY(KeAcquireSpinLockRaiseToDpc);
     if (!check_lock_arg(SpinLock, "KeAcquireSpinLockRaiseToDpc"))
         return KeGetCurrentIrql();
     KIRQL old = raise_to_dpc("KeAcquireSpinLockRaiseToDpc");
@@ -277,7 +277,7 @@ KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock)
 
 VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 {
-    UKERN_API_ENTRY("KeReleaseSpinLock");
+    UKERN_API_ENTRY(KeReleaseSpinLock);
     if (!check_lock_arg(SpinLock, "KeReleaseSpinLock"))
         return;
     ke_unlock(SpinLock, UKERN_LOCK_KE_SPIN, NewIrql, NULL, "KeReleaseSpinLock");
@@ -296,7 +296,7 @@ static void require_dpc_level(const char *name)
 
 VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 {
-    UKERN_API_ENTRY("KeAcquireSpinLockAtDpcLevel");
+    UKERN_API_ENTRY(KeAcquireSpinLockAtDpcLevel);
     if (!check_lock_arg(SpinLock, "KeAcquireSpinLockAtDpcLevel"))
         return;
     require_dpc_level("KeAcquireSpinLockAtDpcLevel");
@@ -306,7 +306,7 @@ VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 
 VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
 {
-    UKERN_API_ENTRY("KeReleaseSpinLockFromDpcLevel");
+    UKERN_API_ENTRY(KeReleaseSpinLockFromDpcLevel);
     if (!check_lock_arg(SpinLock, "KeReleaseSpinLockFromDpcLevel"))
         return;
     require_dpc_level("KeReleaseSpinLockFromDpcLevel");
@@ -316,7 +316,7 @@ VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
 
 BOOLEAN KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 {
-    UKERN_API_ENTRY("KeTryToAcquireSpinLockAtDpcLevel");
+    UKERN_API_ENTRY(KeTryToAcquireSpinLockAtDpcLevel);
     if (!check_lock_arg(SpinLock, "KeTryToAcquireSpinLockAtDpcLevel"))
         return FALSE;
     require_dpc_level("KeTryToAcquireSpinLockAtDpcLevel");
@@ -345,7 +345,7 @@ static bool check_handle(PKLOCK_QUEUE_HANDLE h, const char *name)
 VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock,
                                     PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    UKERN_API_ENTRY("KeAcquireInStackQueuedSpinLock");
+    UKERN_API_ENTRY(KeAcquireInStackQueuedSpinLock);
     if (!check_lock_arg(SpinLock, "KeAcquireInStackQueuedSpinLock") ||
         !check_handle(LockHandle, "KeAcquireInStackQueuedSpinLock"))
         return;
@@ -359,7 +359,7 @@ VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock,
 
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    UKERN_API_ENTRY("KeReleaseInStackQueuedSpinLock");
+    UKERN_API_ENTRY(KeReleaseInStackQueuedSpinLock);
     if (!check_handle(LockHandle, "KeReleaseInStackQueuedSpinLock"))
         return;
     PKSPIN_LOCK lock = LockHandle->LockQueue.Lock;
@@ -375,7 +375,7 @@ VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle)
 VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
                                               PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    UKERN_API_ENTRY("KeAcquireInStackQueuedSpinLockAtDpcLevel");
+    UKERN_API_ENTRY(KeAcquireInStackQueuedSpinLockAtDpcLevel);
     const char *name = "KeAcquireInStackQueuedSpinLockAtDpcLevel";
     if (!check_lock_arg(SpinLock, name) || !check_handle(LockHandle, name))
         return;
@@ -389,7 +389,7 @@ VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
 
 VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    UKERN_API_ENTRY("KeReleaseInStackQueuedSpinLockFromDpcLevel");
+    UKERN_API_ENTRY(KeReleaseInStackQueuedSpinLockFromDpcLevel);
     const char *name = "KeReleaseInStackQueuedSpinLockFromDpcLevel";
     if (!check_handle(LockHandle, name))
         return;

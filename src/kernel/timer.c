@@ -146,7 +146,7 @@ static bool check_timer(PKTIMER t, const char *api)
 
 VOID KeInitializeTimerEx(PKTIMER Timer, TIMER_TYPE Type)
 {
-    UKERN_API_ENTRY("KeInitializeTimerEx");
+    UKERN_API_ENTRY(KeInitializeTimerEx);
     if (!check_timer(Timer, "KeInitializeTimerEx"))
         return;
     if (Type != NotificationTimer && Type != SynchronizationTimer) {
@@ -173,7 +173,7 @@ VOID KeInitializeTimerEx(PKTIMER Timer, TIMER_TYPE Type)
 
 VOID KeInitializeTimer(PKTIMER Timer)
 {
-    UKERN_API_ENTRY("KeInitializeTimer");
+    UKERN_API_ENTRY(KeInitializeTimer);
     KeInitializeTimerEx(Timer, NotificationTimer);
 }
 
@@ -232,7 +232,7 @@ static void check_timer_irql(const char *api)
 
 BOOLEAN KeSetTimer(PKTIMER Timer, LARGE_INTEGER DueTime, PKDPC Dpc)
 {
-    UKERN_API_ENTRY("KeSetTimer");
+    UKERN_API_ENTRY(KeSetTimer);
     check_timer_irql("KeSetTimer");
     return ukern_timer_set_ns(Timer, due_to_ns(DueTime), 0, Dpc);
 }
@@ -240,7 +240,7 @@ BOOLEAN KeSetTimer(PKTIMER Timer, LARGE_INTEGER DueTime, PKDPC Dpc)
 BOOLEAN KeSetTimerEx(PKTIMER Timer, LARGE_INTEGER DueTime, LONG Period,
                      PKDPC Dpc)
 {
-    UKERN_API_ENTRY("KeSetTimerEx");
+    UKERN_API_ENTRY(KeSetTimerEx);
     check_timer_irql("KeSetTimerEx");
     if (Period < 0) {
         ukern_violation("KeTimer-Args", "KeSetTimerEx",
@@ -255,7 +255,7 @@ BOOLEAN KeSetTimerEx(PKTIMER Timer, LARGE_INTEGER DueTime, LONG Period,
 
 BOOLEAN KeCancelTimer(PKTIMER Timer)
 {
-    UKERN_API_ENTRY("KeCancelTimer");
+    UKERN_API_ENTRY(KeCancelTimer);
     if (!check_timer(Timer, "KeCancelTimer"))
         return FALSE;
     check_timer_irql("KeCancelTimer");
@@ -269,7 +269,7 @@ BOOLEAN KeCancelTimer(PKTIMER Timer)
 
 BOOLEAN KeReadStateTimer(PKTIMER Timer)
 {
-    UKERN_API_ENTRY("KeReadStateTimer");
+    UKERN_API_ENTRY(KeReadStateTimer);
     if (!check_timer(Timer, "KeReadStateTimer"))
         return FALSE;
     return __atomic_load_n(&Timer->Header.SignalState, __ATOMIC_ACQUIRE) ? TRUE

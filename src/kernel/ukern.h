@@ -190,9 +190,10 @@ struct ukern_hooks {
     /* a kernel routine was called against its documented rules:
      * rule is Microsoft's SDV rule name when there is one */
     void (*violation)(const char *rule, const char *api, const char *what);
-    /* an exported Ke / Ex / Io routine was entered; caller is the return
-     * address (the verifier tells miniport calls from the port's own) */
-    void (*api_called)(const char *api, const void *caller);
+    /* an exported Ke / Ex / Io routine was entered: its name, its address,
+     * and the return address (the verifier tells miniport calls from the
+     * port's own, including the port's tail calls) */
+    void (*api_called)(const char *api, const void *fn, const void *caller);
 };
 extern struct ukern_hooks ukern_hooks;
 

@@ -13,10 +13,11 @@
 
 /* First statement of every exported Ke / Ex / Io routine: one predictable
  * branch when no verifier is installed. */
-#define UKERN_API_ENTRY(name)                                                  \
+#define UKERN_API_ENTRY(fn)                                                    \
     do {                                                                       \
         if (__builtin_expect(ukern_hooks.api_called != NULL, 0))               \
-            ukern_hooks.api_called(name, __builtin_return_address(0));         \
+            ukern_hooks.api_called(#fn, (const void *)(fn),                    \
+                                   __builtin_return_address(0));               \
     } while (0)
 
 /* DISPATCHER_HEADER.Type values (the kernel's object type numbers). */

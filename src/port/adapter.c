@@ -416,7 +416,8 @@ fail_intr:
     if (!ad->virtual_miniport)
         port_interrupts_disconnect(ad);
 fail:
-    KeCancelTimer(&ad->hw_timer);
+    if (ad->hw_timer_ready)
+        KeCancelTimer(&ad->hw_timer);
     ukern_dpc_flush();
     release_resources(ad, false);
     vhooks_adapter_destroyed(ad);
@@ -475,7 +476,8 @@ void ustor_adapter_destroy(ustor_adapter *ad)
         sleep_ms(1);
     }
     KeCancelTimer(&ad->watchdog);
-    KeCancelTimer(&ad->hw_timer);
+    if (ad->hw_timer_ready)
+        KeCancelTimer(&ad->hw_timer);
     port_call_adapter_control(ad, ScsiStopAdapter, NULL, NULL);
     if (!ad->virtual_miniport)
         port_interrupts_disconnect(ad);
@@ -568,14 +570,14 @@ void ustor_adapter_get_info(const ustor_adapter *ad, struct ustor_adapter_info *
 
 static void add_lock_stats(struct ustor_stats *st, const struct port_lock_stats *l, const char *name)
 {
-    if (st->nr_locks >= USTOR_MAX_STATS_LOCKS || !l->acquisitions)
+    if (st->nr_locks >= USTOR_MAX_STATS_LOCKS || !__atomic_load_n(&l->acquisitions, __ATOMIC_RELAXED))
         return;
     struct ustor_lock_stats *o = &st->locks[st->nr_locks++];
     o->name = name;
-    o->acquisitions = l->acquisitions;
-    o->contended = l->contended;
-    o->hold_total_ns = l->hold_total_ns;
-    o->hold_max_ns = l->hold_max_ns;
+    o->acquisitions = __atomic_load_n(&l->acquisitions, __ATOMIC_RELAXED);
+    o->contended = __atomic_load_n(&l->contended, __ATOMIC_RELAXED);
+    o->hold_total_ns = __atomic_load_n(&l->hold_total_ns, __ATOMIC_RELAXED);
+    o->hold_max_ns = __atomic_load_n(&l->hold_max_ns, __ATOMIC_RELAXED);
 }
 
 void ustor_adapter_get_stats(const ustor_adapter *ad, struct ustor_stats *st)
@@ -583,20 +585,21 @@ void ustor_adapter_get_stats(const ustor_adapter *ad, struct ustor_stats *st)
     memset(st, 0, sizeof(*st));
     if (!ad)
         return;
-    st->submitted = ad->n_submitted;
-    st->completed = ad->n_completed;
-    st->busy_reissues = ad->n_busy;
-    st->timeouts = ad->n_timeouts;
-    st->bus_resets = ad->n_resets;
-    st->errors = ad->n_errors;
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+    st->submitted = LOAD(ad->n_submitted);
+    st->completed = LOAD(ad->n_completed);
+    st->busy_reissues = LOAD(ad->n_busy);
+    st->timeouts = LOAD(ad->n_timeouts);
+    st->bus_resets = LOAD(ad->n_resets);
+    st->errors = LOAD(ad->n_errors);
     for (unsigned r = 0; r < RR_COUNT && st->nr_routines < USTOR_MAX_STATS_ROUTINES; r++) {
-        if (!ad->routine_stats[r].calls)
+        if (!LOAD(ad->routine_stats[r].calls))
             continue;
         struct ustor_routine_stats *o = &st->routines[st->nr_routines++];
         o->name = rules_routines[r].name;
-        o->calls = ad->routine_stats[r].calls;
-        o->total_ns = ad->routine_stats[r].total_ns;
-        o->max_ns = ad->routine_stats[r].max_ns;
+        o->calls = LOAD(ad->routine_stats[r].calls);
+        o->total_ns = LOAD(ad->routine_stats[r].total_ns);
+        o->max_ns = LOAD(ad->routine_stats[r].max_ns);
     }
     add_lock_stats(st, &ad->st_startio, "StartIoLock");
     add_lock_stats(st, &ad->st_interrupt, "InterruptLock");

@@ -13,26 +13,37 @@
 
 #include <string.h>
 
-/* Marks a STOR_LOCK_HANDLE whose acquisition the port refused. */
+/* Marks a STOR_LOCK_HANDLE whose acquisition the port refused, and one
+ * that was released (so a second release is told apart). */
 #define REFUSED_LOCK ((STOR_SPINLOCK)0x7ef05ed)
+#define RELEASED_LOCK ((STOR_SPINLOCK)0x7e1ea5ed)
 
 void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st, bool contended)
 {
-    /* Written only by the holder of the lock: no atomics needed. */
-    st->acquisitions++;
+    if (st == &ad->st_dpc) {
+        /* One record for every STOR_DPC's lock: holders of different DPC
+         * locks update it at once, so counts only, atomically. */
+        __atomic_fetch_add(&st->acquisitions, 1, __ATOMIC_RELAXED);
+        if (contended)
+            __atomic_fetch_add(&st->contended, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    /* Written only by the lock's holder; relaxed atomics because
+     * ustor_adapter_get_stats reads them from another thread. */
+    __atomic_store_n(&st->acquisitions, st->acquisitions + 1, __ATOMIC_RELAXED);
     if (contended)
-        st->contended++;
+        __atomic_store_n(&st->contended, st->contended + 1, __ATOMIC_RELAXED);
     if (ad->cfg.collect_stats)
         st->taken_at_ns = ukern_now_ns();
 }
 
 void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st)
 {
-    if (ad->cfg.collect_stats && st->taken_at_ns) {
+    if (st != &ad->st_dpc && ad->cfg.collect_stats && st->taken_at_ns) {
         uint64_t dt = ukern_now_ns() - st->taken_at_ns;
-        st->hold_total_ns += dt;
+        __atomic_store_n(&st->hold_total_ns, st->hold_total_ns + dt, __ATOMIC_RELAXED);
         if (dt > st->hold_max_ns)
-            st->hold_max_ns = dt;
+            __atomic_store_n(&st->hold_max_ns, dt, __ATOMIC_RELAXED);
         st->taken_at_ns = 0;
     }
 }
@@ -297,6 +308,12 @@ STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HAND
     }
     if (LockHandle->Lock == REFUSED_LOCK)
         return; /* the acquisition was refused and reported */
+    if (LockHandle->Lock == RELEASED_LOCK) {
+        port_report(ad, "StorPortSpinLock4", NULL,
+                    "StorPortReleaseSpinLock: handle %p was already released; release each acquisition once",
+                    (void *)LockHandle);
+        return;
+    }
     struct port_held_lock h;
     if (!port_held_pop(NULL, LockHandle, &h)) {
         port_report(ad, "StorPortSpinLock4", NULL,
@@ -312,7 +329,7 @@ STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HAND
         port_lock_stat_releasing(ad, h.cls == RL_STARTIO ? &ad->st_startio : &ad->st_dpc);
         ukern_spin_release_raw((PKSPIN_LOCK)h.id);
     }
-    LockHandle->Lock = REFUSED_LOCK;
+    LockHandle->Lock = RELEASED_LOCK;
     ukern_irql_set(old);
 }
 

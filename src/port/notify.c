@@ -116,7 +116,7 @@ static void hw_timer_dpc(PKDPC kdpc, PVOID ctx, PVOID a1, PVOID a2)
 
 static void request_timer(struct ustor_adapter *ad, PHW_TIMER routine, ULONG us)
 {
-    if (!routine) {
+    if (!routine && us != 0) {
         port_report(ad, "StorPortTimer", NULL,
                     "RequestTimerCall with a NULL HwStorTimer routine; a miniport that requests a "
                     "timer must supply the routine");
@@ -127,11 +127,18 @@ static void request_timer(struct ustor_adapter *ad, PHW_TIMER routine, ULONG us)
         KeInitializeDpc(&ad->hw_timer_dpc, hw_timer_dpc, ad);
         ad->hw_timer_ready = true;
     }
+    if (us == 0) {
+        /* RequestTimerCall is legal at any IRQL (miniports cancel from
+         * ScsiStopAdapter at DIRQL); KeCancelTimer is not, so above
+         * DISPATCH_LEVEL the expiry is disarmed instead: the DPC finds no
+         * routine and does nothing. */
+        __atomic_store_n(&ad->hw_timer_routine, NULL, __ATOMIC_RELEASE);
+        if (KeGetCurrentIrql() <= DISPATCH_LEVEL)
+            KeCancelTimer(&ad->hw_timer);
+        return;
+    }
     __atomic_store_n(&ad->hw_timer_routine, routine, __ATOMIC_RELEASE);
-    if (us == 0)
-        KeCancelTimer(&ad->hw_timer);
-    else
-        ukern_timer_set_ns(&ad->hw_timer, (uint64_t)us * 1000ull, 0, &ad->hw_timer_dpc);
+    ukern_timer_set_ns(&ad->hw_timer, (uint64_t)us * 1000ull, 0, &ad->hw_timer_dpc);
 }
 
 /* ---- passive initialization and perf options --------------------------- */

@@ -15,6 +15,7 @@
  */
 #include "port/vhooks.h"
 
+#include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -79,6 +80,69 @@ static bool caller_is_port(const void *caller)
     uintptr_t a = (uintptr_t)caller;
     return a >= own_lo && a < own_hi;
 }
+
+/* Did the code returning to `caller` call `fn` itself?  A StorPort
+ * routine that ends in a call to a kernel routine is often compiled as a
+ * jump (tail call), so the kernel routine sees the miniport's return
+ * address although the miniport called the StorPort routine.  On x86-64
+ * the call instruction just before the return address names the callee:
+ * "call rel32" to a PLT stub ("jmp *GOT(%rip)"), or "call *GOT(%rip)"
+ * (-fno-plt).  Returns 1 (yes), 0 (no: the port called fn) or -1 (cannot
+ * tell; counted as the miniport's call). */
+static bool mapped(const void *p)
+{
+    Dl_info info;
+    return p && dladdr(p, &info) != 0;
+}
+
+#if defined(__x86_64__)
+static const void *through_plt(const void *target)
+{
+    const uint8_t *p = target;
+    if (!mapped(p))
+        return target;
+    if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+        p += 4;                                  /* endbr64 */
+    if (p[0] == 0xf2)
+        p++;                                     /* bnd */
+    if (p[0] == 0xff && p[1] == 0x25) {          /* jmp *disp32(%rip) */
+        int32_t d;
+        memcpy(&d, p + 2, sizeof(d));
+        const void *const *slot = (const void *const *)(p + 6 + d);
+        if (mapped(slot))
+            return *slot;
+    }
+    return target;
+}
+
+static int called_directly(const void *caller, const void *fn)
+{
+    const uint8_t *r = caller;
+    if (!fn || !mapped(r - 6))
+        return -1;
+    fn = through_plt(fn);
+    if (r[-6] == 0xff && r[-5] == 0x15) {        /* call *disp32(%rip) */
+        int32_t d;
+        memcpy(&d, r - 4, sizeof(d));
+        const void *const *slot = (const void *const *)(r + d);
+        return mapped(slot) ? through_plt(*slot) == fn : -1;
+    }
+    if (r[-5] == 0xe8) {                         /* call rel32 */
+        int32_t d;
+        memcpy(&d, r - 4, sizeof(d));
+        const void *target = r + d;
+        return mapped(target) ? through_plt(target) == fn : -1;
+    }
+    return -1;
+}
+#else
+static int called_directly(const void *caller, const void *fn)
+{
+    (void)caller;
+    (void)fn;
+    return -1;
+}
+#endif
 
 /* ---- which adapter --------------------------------------------------------- */
 
@@ -150,10 +214,63 @@ static const char *sdv_name(const char *rule, const char *api, const char *what)
     return rule;
 }
 
+/* The last kernel routines entered on this thread and whether the port
+ * (not the miniport) called them: a violation inside a routine the port
+ * called is the port's own doing and is not charged to the miniport. */
+#define RECENT_APIS 8
+static _Thread_local struct {
+    const char *api;
+    const void *fn, *caller;
+} recent[RECENT_APIS];
+static _Thread_local unsigned recent_next;
+
+/* Per-thread memo of called_directly() by call site: decoding a call site
+ * costs a few dladdr() calls, and the same sites come back every I/O. */
+#define SITE_CACHE 32
+static _Thread_local struct {
+    const void *caller, *fn;
+    int direct;
+} site_cache[SITE_CACHE];
+
+static int called_directly_cached(const void *caller, const void *fn)
+{
+    unsigned k = (unsigned)(((uintptr_t)caller >> 2) ^ ((uintptr_t)fn >> 4)) % SITE_CACHE;
+    if (site_cache[k].caller == caller && site_cache[k].fn == fn)
+        return site_cache[k].direct;
+    int d = called_directly(caller, fn);
+    site_cache[k].caller = caller;
+    site_cache[k].fn = fn;
+    site_cache[k].direct = d;
+    return d;
+}
+
+/* Did the port (or the kernel itself), not the miniport, call api? */
+static bool port_called(const void *fn, const void *caller)
+{
+    return caller_is_port(caller) || called_directly_cached(caller, fn) == 0;
+}
+
+static bool called_by_port(const char *api)
+{
+    if (strncmp(api, "ukern_", 6) == 0)
+        return true; /* the kernel's port-only interface */
+    for (unsigned i = 0; i < RECENT_APIS; i++) {
+        unsigned k = (recent_next - 1 - i) % RECENT_APIS;
+        if (recent[k].api && strcmp(recent[k].api, api) == 0)
+            return port_called(recent[k].fn, recent[k].caller);
+    }
+    return false;
+}
+
 static void on_violation(const char *rule, const char *api, const char *what)
 {
-    const char *name = sdv_name(rule, api, what);
-    port_report(current_adapter(), name, NULL, "%s: %s", api, what);
+    if (called_by_port(api)) {
+        /* as the kernel says it with no verifier installed */
+        fprintf(stderr, "ustorport: rule %s broken by %s (called by the port): %s\n", rule, api, what);
+    } else {
+        const char *name = sdv_name(rule, api, what);
+        port_report(current_adapter(), name, NULL, "%s: %s", api, what);
+    }
     if (prev.violation)
         prev.violation(rule, api, what);
 }
@@ -192,33 +309,51 @@ static bool first_prohibited_call(struct vh_adapter *vh, const char *api)
     return first;
 }
 
-static void on_api_called(const char *api, const void *caller)
+static bool already_reported(struct vh_adapter *vh, const char *api)
 {
+    bool seen = false;
+    ukern_spin_acquire_raw(&vh->lock);
+    for (unsigned i = 0; i < vh->nr_apis && !seen; i++)
+        seen = strcmp(vh->apis[i], api) == 0;
+    ukern_spin_release_raw(&vh->lock);
+    return seen;
+}
+
+static void on_api_called(const char *api, const void *fn, const void *caller)
+{
+    unsigned k = recent_next++ % RECENT_APIS;
+    recent[k].api = api;
+    recent[k].fn = fn;
+    recent[k].caller = caller;
     struct port_frame *top = port_thread()->top;
     if (!top || caller_is_port(caller))
         goto chain;
     struct ustor_adapter *ad = top->ad;
     if (ad->uv.mode == USTOR_VERIFIER_OFF)
         goto chain;
-    if (top->routine == RR_STARTIO) {
-        if (is_wait(api))
-            port_report(ad, "SpNoWait", top->srb,
-                        "HwStorStartIo called %s: StartIo must not wait (it runs at DISPATCH_LEVEL, "
-                        "serialized with every other StartIo); do the waiting elsewhere", api);
-        else if (is_alloc(api))
-            port_report(ad, "StorPortStartIo", top->srb,
-                        "HwStorStartIo called %s: allocate in HwStorBuildIo or at initialization, "
-                        "not in the serialized StartIo", api);
-    }
+    /* Decide whether anything would be reported before looking at the
+     * call site, which is the costly part. */
+    bool in_startio = top->routine == RR_STARTIO && (is_wait(api) || is_alloc(api));
     struct vh_adapter *vh = vh_of(ad);
-    if (!ad->virtual_miniport && vh && is_prohibited(api) && first_prohibited_call(vh, api))
+    bool ddi = !ad->virtual_miniport && vh && is_prohibited(api) && !already_reported(vh, api);
+    if ((!in_startio && !ddi) || called_directly_cached(caller, fn) == 0)
+        goto chain;
+    if (in_startio && is_wait(api))
+        port_report(ad, "SpNoWait", top->srb,
+                    "HwStorStartIo called %s: StartIo must not wait (it runs at DISPATCH_LEVEL, "
+                    "serialized with every other StartIo); do the waiting elsewhere", api);
+    else if (in_startio)
+        port_report(ad, "StorPortStartIo", top->srb,
+                    "HwStorStartIo called %s: allocate in HwStorBuildIo or at initialization, "
+                    "not in the serialized StartIo", api);
+    if (ddi && first_prohibited_call(vh, api))
         port_report(ad, "HwStorPortProhibitedDDIs", top->srb,
                     "physical miniport called %s from %s: a physical Storport miniport uses only "
                     "StorPort* routines (and interlocked helpers); reported once per routine",
                     api, rules_routines[top->routine].name);
 chain:
     if (prev.api_called)
-        prev.api_called(api, caller);
+        prev.api_called(api, fn, caller);
 }
 
 static void on_stall(ULONG us)
@@ -290,11 +425,15 @@ static unsigned held_for(struct ustor_adapter *ad, const void *except, const voi
     return n;
 }
 
-static enum lg_context context_of(struct ustor_adapter *ad, bool in_irq)
+static enum lg_context context_of(struct ustor_adapter *ad, bool in_irq, KIRQL irql)
 {
+    /* A virtual miniport has no interrupt to arrive: nothing to be unsafe
+     * against. */
+    if (ad->virtual_miniport)
+        return LG_CTX_OTHER;
     if (in_irq)
         return LG_CTX_IRQ;
-    return KeGetCurrentIrql() < ad->dirql ? LG_CTX_IRQ_ENABLED : LG_CTX_OTHER;
+    return irql < ad->dirql ? LG_CTX_IRQ_ENABLED : LG_CTX_OTHER;
 }
 
 struct port_lock_name {
@@ -339,14 +478,15 @@ void vhooks_port_lock_acquired(struct ustor_adapter *ad, enum rules_lock cls, co
     bool in_irq;
     unsigned n = held_for(ad, id, held, &in_irq);
     struct port_lock_name nm = { ad, cls, id };
+    KIRQL irql = KeGetCurrentIrql();
     struct lg_acquire a = {
         .id = id,
         .name = name_port_lock,
         .name_ctx = &nm,
         .routine = current_routine(),
-        .context = context_of(ad, in_irq),
+        .context = context_of(ad, in_irq, irql),
         .interrupt_lock = cls == RL_INTERRUPT,
-        .irql = KeGetCurrentIrql(),
+        .irql = irql,
     };
     lg_acquire(vh->graph, &a, held, n);
 }
@@ -387,14 +527,15 @@ static void on_lock_acquired(const void *lock, enum ukern_lock_api api, KIRQL ir
             bool in_irq;
             unsigned n = held_for(ad, lock, held, &in_irq);
             struct ke_lock_name nm = { lock, api, current_routine() };
+            KIRQL irql = KeGetCurrentIrql();
             struct lg_acquire a = {
                 .id = lock,
                 .name = name_ke_lock,
                 .name_ctx = &nm,
                 .routine = nm.routine,
-                .context = context_of(ad, in_irq),
+                .context = context_of(ad, in_irq, irql),
                 .interrupt_lock = false,
-                .irql = KeGetCurrentIrql(),
+                .irql = irql,
             };
             lg_acquire(vh->graph, &a, held, n);
         }

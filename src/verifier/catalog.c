@@ -134,6 +134,8 @@ static const struct uv_rule catalog[] = {
     { "IoDisconnectInterrupt", E, "IoDisconnectInterruptEx page", "IoDisconnectInterruptEx gets a connected interrupt." },
     { "InterruptNotRunning", E, "ukern (kernel emulation)", "Interrupts are triggered only while the kernel emulation runs." },
     { "InterruptLock-Args", E, "KeAcquireInterruptSpinLock page", "The interrupt lock is taken on a valid interrupt object." },
+    { "InterruptLock-Irql", E, "KeAcquireInterruptSpinLock page; SPEC S2.5", "The interrupt lock is taken at IRQL <= its SynchronizeIrql, by a thread not holding it." },
+    { "IrqlKeSpinLockAtDpc", E, "KeAcquireSpinLockAtDpcLevel page", "The ...AtDpcLevel / ...FromDpcLevel routines run at DISPATCH_LEVEL (reported as IrqlDispatch)." },
     { "InterruptLock-Release", E, "KeReleaseInterruptSpinLock page", "The interrupt lock is released only by its holder." },
     { "KeSynchronizeExecution-Args", E, "KeSynchronizeExecution page", "KeSynchronizeExecution gets an interrupt object and a routine." },
     { "IrqlIoPassive", E, "IoConnectInterruptEx page", "IoConnect/DisconnectInterruptEx run at PASSIVE_LEVEL." },

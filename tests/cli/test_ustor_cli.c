@@ -458,6 +458,7 @@ static void test_crash_exit_5(void **state)
     expect_status(r, 5);
     expect_contains(r.err, "miniport crashed: signal 11");
     expect_contains(r.err, "ustor_testmp_crash");
+    expect_contains(r.err, " in Testmp"); /* the static function, from .symtab */
     free_result(&r);
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "kernel/ukern.h"
+#include "port/port.h"
 #include "port/rules.h"
 #include "probe.h"
 
@@ -388,6 +389,78 @@ static void test_shutdown_completes_never_completed_srb(void **state)
     assert_true(tu_reports_count(&rep, "SrbNeverCompleted", NULL) >= 1);
 }
 
+/* ---- S5.2, S4.1-S4.3, S3.3 ------------------------------------------- */
+
+static void test_S5_2_buildio_without_lock_at_dispatch_every_mode(void **state)
+{
+    (void)state;
+    static const char *const args[] = { "sync=half", "sync=full", "sync=concurrent", NULL };
+    for (int i = 0; i < 4; i++) {
+        ustor_adapter *ad = probe_adapter(args[i] == NULL, args[i] ? args[i] : "");
+        assert_int_equal(run_load(ad, true, 2, 20), 0);
+        uint64_t v = ustor_adapter_violations(ad);
+        done(ad);
+        assert_int_equal(v, 0);
+        assert_int_equal(probe_state.obs[RR_BUILDIO].calls, 40);
+        assert_int_equal(probe_state.obs[RR_BUILDIO].held_first, RL_NONE);
+        assert_int_equal(probe_state.obs[RR_BUILDIO].held_mismatch, 0);
+        assert_int_equal(probe_state.obs[RR_BUILDIO].irql_first, DISPATCH_LEVEL);
+        assert_int_equal(probe_state.obs[RR_BUILDIO].irql_mismatch, 0);
+        /* BuildIo ran before StartIo for every SRB */
+        assert_int_equal(probe_state.obs[RR_STARTIO].calls, 40);
+    }
+}
+
+static KIRQL irql_now(void)
+{
+    struct uv_where w;
+    char locks[64];
+    port_where(&w, NULL, NULL, locks, sizeof(locks));
+    return w.irql;
+}
+
+static void test_S4_1_S4_3_acquire_raises_handle_releases(void **state)
+{
+    (void)state;
+    ustor_adapter *ad = probe_adapter(false, "sync=full");
+    PVOID ext = ((struct ustor_adapter *)ad)->devext;
+    STOR_LOCK_HANDLE h;
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(irql_now(), PASSIVE_LEVEL);
+    StorPortAcquireSpinLock(ext, StartIoLock, NULL, &h);
+    assert_int_equal(h.Lock, StartIoLock);           /* S4.3: the handle names the lock */
+    assert_int_equal(irql_now(), DISPATCH_LEVEL);     /* StartIo lock: DISPATCH_LEVEL */
+    STOR_LOCK_HANDLE hi;
+    StorPortAcquireSpinLock(ext, InterruptLock, NULL, &hi);
+    assert_int_equal(hi.Lock, InterruptLock);
+    assert_int_equal(irql_now(), UKERN_DIRQL_BASE);   /* interrupt lock: DIRQL */
+    /* already held: taking it again would deadlock, so it is refused */
+    STOR_LOCK_HANDLE h2;
+    assert_int_equal(StorPortAcquireSpinLockEx(ext, StartIoLock, NULL, &h2), STOR_STATUS_INVALID_DEVICE_STATE);
+    assert_true(tu_reports_count(&rep, "StorPortSpinLock", NULL) >= 1);
+    StorPortReleaseSpinLock(ext, &h2); /* a refused handle releases nothing */
+    StorPortReleaseSpinLock(ext, &hi);
+    assert_int_equal(irql_now(), DISPATCH_LEVEL);     /* back to the IRQL before it */
+    StorPortReleaseSpinLock(ext, &h);
+    assert_int_equal(irql_now(), PASSIVE_LEVEL);
+    /* S4.3: a handle that was released is not held any more */
+    StorPortReleaseSpinLock(ext, &h);
+    assert_int_equal(tu_reports_count(&rep, "StorPortSpinLock4", NULL), 1);
+    done(ad);
+}
+
+static void test_S3_3_extension_lives_from_initialize_to_removal(void **state)
+{
+    (void)state;
+    ustor_adapter *ad = probe_adapter(false, "sync=full");
+    PVOID ext = ((struct ustor_adapter *)ad)->devext;
+    assert_ptr_equal(port_adapter_from_devext(ext), (struct ustor_adapter *)ad);
+    assert_int_equal(ustor_adapter_stop_restart(ad), 0);
+    assert_ptr_equal(((struct ustor_adapter *)ad)->devext, ext); /* same extension after restart */
+    done(ad);
+    assert_null(port_adapter_from_devext(ext)); /* gone with the adapter */
+}
+
 int main(void)
 {
     tu_seed();
@@ -406,6 +479,9 @@ int main(void)
         cmocka_unit_test(test_S5_9_both_srb_kinds_end_to_end),
         cmocka_unit_test(test_S5_1_timeout_resets_bus_and_completes_with_timeout),
         cmocka_unit_test(test_shutdown_completes_never_completed_srb),
+        cmocka_unit_test(test_S5_2_buildio_without_lock_at_dispatch_every_mode),
+        cmocka_unit_test(test_S4_1_S4_3_acquire_raises_handle_releases),
+        cmocka_unit_test(test_S3_3_extension_lives_from_initialize_to_removal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

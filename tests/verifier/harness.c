@@ -57,6 +57,7 @@ ustor_adapter *vh_adapter(enum ustor_sync_mode mode, const char *args, enum usto
     cfg.warnings_are_errors = warnings_are_errors;
     cfg.report_sink = tu_reports_sink;
     cfg.report_ctx = rep;
+    cfg.lock_graph = strstr(args, "lockgraph=1") != NULL;
     ustor_adapter *ad = NULL;
     if (ustor_adapter_create(*drv, &cfg, &ad, err, errlen) != 0) {
         ustor_driver_unload(*drv);
@@ -153,7 +154,7 @@ void vh_run(enum ustor_sync_mode mode, const char *args, enum vh_drive drive, en
         fail_msg("the port never called %s (%s)", rules_routines[wait_for].name, args);
     /* A lock probe in that routine ran its acquisition. */
     if (corpus_state.lock_in >= 0)
-        for (int i = 0; i < 5000 && !__atomic_load_n(&corpus_state.lock_done, __ATOMIC_ACQUIRE); i++)
+        for (int i = 0; i < 5000 && __atomic_load_n(&corpus_state.lock_done, __ATOMIC_ACQUIRE) != 2; i++)
             sleep_ms(1);
     res->violations = ustor_adapter_violations(ad);
     res->warnings = ustor_adapter_warnings(ad);
@@ -225,4 +226,16 @@ void vh_assert_only(const struct tu_reports *rep, const char *rule, const char *
         print_summaries(rep);
         fail_msg("%s: %s", rule, why);
     }
+}
+
+void vh_never_completed(enum ustor_sync_mode mode, struct tu_reports *rep)
+{
+    struct vh_result *res = calloc(1, sizeof(*res));
+    assert_non_null(res);
+    vh_run(mode, "bug=never_complete", VH_NEVER, RR_STARTIO, rep, res);
+    vh_assert_only(rep, "SrbNeverCompleted", "-", mode, NULL);
+    /* destroy completed it for the miniport, once */
+    assert_int_equal(res->srb.done, 1);
+    assert_int_equal(res->srb.status, SRB_STATUS_TIMEOUT);
+    free(res);
 }

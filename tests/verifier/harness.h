@@ -69,4 +69,7 @@ unsigned vh_count_severity(const struct tu_reports *rep, const char *severity);
 
 const char *vh_mode_tag(enum ustor_sync_mode mode);
 
+/* The SrbNeverCompleted case in one mode (takes USTOR_SHUTDOWN_GRACE_MS). */
+void vh_never_completed(enum ustor_sync_mode mode, struct tu_reports *rep);
+
 #endif

@@ -39,9 +39,25 @@
  *   complete_request          HwStorStartIo     StorPortCompleteRequest (warning)
  *   validate_range            HwStorFindAdapter StorPortDeprecated (warning)
  *   log_error                 HwStorStartIo     StorPortDeprecated (warning)
+ *   lock_inversion            HwStorDpcRoutine  LockOrderInversion (StartIo: StartIoLock then DpcLock;
+ *                                               DPC: DpcLock then StartIoLock; needs lockgraph=1)
  *   syncaccess_above_dirql    HwStorStartIo     KeSynchronizeExecution-Irql (KeRaiseIrql to
  *                                               HIGH_LEVEL: physical miniports also break
  *                                               HwStorPortProhibitedDDIs, no StorPort call goes there)
+ *
+ *
+ * WDM-shim rules (virtual miniports may call the kernel; the physical
+ * build only for wdm_prohibited_ddi):
+ *   wdm_spinlock_return_held  HwStorDpcRoutine  SpinLock (KeAcquireSpinLock, returns holding it)
+ *   wdm_spinlockdpc_return_held HwStorDpcRoutine SpinLockDpc
+ *   wdm_queued_return_held    HwStorDpcRoutine  QueuedSpinLock
+ *   wdm_queued_release_unacquired HwStorDpcRoutine QueuedSpinLockRelease
+ *   wdm_double_free           HwStorDpcRoutine  DoubleExFreePool
+ *   wdm_paged_code            HwStorDpcRoutine  PagedCode
+ *   wdm_set_event_twice       HwStorDpcRoutine  DoubleKeSetEvent
+ *   wdm_lower_raises          HwStorDpcRoutine  KeLowerIrql to a higher IRQL
+ *   wdm_atdpc_at_passive      HwStorFindAdapter KeAcquireSpinLockAtDpcLevel at PASSIVE_LEVEL
+ *   wdm_prohibited_ddi        HwStorDpcRoutine  HwStorPortProhibitedDDIs (physical: KeQuerySystemTime)
  *
  * "lockin=<routine name>;lock=<STOR_SPINLOCK value>" makes that routine
  * take (and release) that lock once, which is how the tests walk table B.
@@ -63,10 +79,15 @@ typedef struct {
     BOOLEAN dpc_ready;
     BOOLEAN physical;
     BOOLEAN initialized;
+    BOOLEAN startio_locked_by_port; /* full duplex: the port holds StartIoLock around HwStorStartIo */
     volatile LONG dpc_issued;
     PVOID busy_srb;    /* SRB bounced with BUSY, by the busy_* / *_extension bugs */
     PVOID saved_ext;   /* its SrbExtension at the BUSY completion */
     PVOID leaked;
+    /* WDM objects for the wdm_* bugs (virtual miniports may use the kernel) */
+    KSPIN_LOCK klock;
+    KLOCK_QUEUE_HANDLE kqueue;
+    KEVENT kevent;
 } CORPUS_EXT;
 
 void corpus_reset(void)
@@ -142,7 +163,10 @@ static void ensure_dpc(PVOID ext)
 static void maybe_lock(PVOID ext, enum rules_routine r)
 {
     CORPUS_EXT *e = ext;
-    if (corpus_state.lock_in != (int)r || __atomic_exchange_n(&corpus_state.lock_done, 1, __ATOMIC_ACQ_REL))
+    int unclaimed = 0;
+    if (corpus_state.lock_in != (int)r ||
+        !__atomic_compare_exchange_n(&corpus_state.lock_done, &unclaimed, 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
         return;
     STOR_SPINLOCK kind = (STOR_SPINLOCK)corpus_state.lock_kind;
     BOOLEAN dpc_class = kind == DpcLock || kind == ThreadedDpcLock || kind == DpcLevelLock;
@@ -151,9 +175,10 @@ static void maybe_lock(PVOID ext, enum rules_routine r)
     STOR_LOCK_HANDLE h;
     memset(&h, 0, sizeof(h));
     ULONG st = StorPortAcquireSpinLockEx(ext, kind, dpc_class ? &e->dpc : NULL, &h);
-    corpus_state.lock_status = st;
     if (st == STOR_STATUS_SUCCESS)
         StorPortReleaseSpinLock(ext, &h);
+    __atomic_store_n(&corpus_state.lock_status, st, __ATOMIC_RELAXED);
+    __atomic_store_n(&corpus_state.lock_done, 2, __ATOMIC_RELEASE); /* published */
 }
 
 /* ---- routines ---------------------------------------------------------- */
@@ -218,12 +243,48 @@ static void dpc_bugs(PVOID ext)
                 StorPortFreePool(ext, p);
             StorPortFreePool(ext, first);
         }
+    } else if (bug("lock_inversion")) {
+        /* DpcLock then StartIoLock, while HwStorStartIo takes them the
+         * other way round: legal one by one, a deadlock together. */
+        StorPortAcquireSpinLock(ext, DpcLock, &e->dpc, &h1);
+        StorPortAcquireSpinLock(ext, StartIoLock, NULL, &h2);
+        StorPortReleaseSpinLock(ext, &h2);
+        StorPortReleaseSpinLock(ext, &h1);
     } else if (bug("change_irql_handle")) {
         /* A scribbled-on lock handle: release "restores" an IRQL above the
          * DPC's own, and the routine returns there. */
         StorPortAcquireSpinLock(ext, DpcLock, &e->dpc, &h1);
         h1.Context.OldIrql = DISPATCH_LEVEL + 1;
         StorPortReleaseSpinLock(ext, &h1);
+    } else if (bug("wdm_spinlock_return_held")) {
+        KIRQL old;
+        KeAcquireSpinLock(&e->klock, &old);
+    } else if (bug("wdm_spinlockdpc_return_held")) {
+        (void)KeAcquireSpinLockRaiseToDpc(&e->klock);
+    } else if (bug("wdm_queued_return_held")) {
+        KeAcquireInStackQueuedSpinLock(&e->klock, &e->kqueue);
+    } else if (bug("wdm_queued_release_unacquired")) {
+        /* a handle naming a real lock, never passed to an acquire */
+        e->kqueue.LockQueue.Lock = &e->klock;
+        e->kqueue.OldIrql = DISPATCH_LEVEL;
+        KeReleaseInStackQueuedSpinLock(&e->kqueue);
+    } else if (bug("wdm_double_free")) {
+        PVOID p = ExAllocatePoolWithTag(NonPagedPoolNx, 64, CORPUS_POOL_TAG);
+        if (p) {
+            ExFreePoolWithTag(p, CORPUS_POOL_TAG);
+            ExFreePoolWithTag(p, CORPUS_POOL_TAG);
+        }
+    } else if (bug("wdm_paged_code")) {
+        PAGED_CODE();
+    } else if (bug("wdm_set_event_twice")) {
+        KeInitializeEvent(&e->kevent, NotificationEvent, FALSE);
+        (void)KeSetEvent(&e->kevent, 0, FALSE);
+        (void)KeSetEvent(&e->kevent, 0, FALSE);
+    } else if (bug("wdm_lower_raises")) {
+        KeLowerIrql((KIRQL)(DISPATCH_LEVEL + 1));
+    } else if (bug("wdm_prohibited_ddi")) {
+        LARGE_INTEGER now;
+        KeQuerySystemTime(&now);
     } else if (bug("pool_leak")) {
         (void)StorPortAllocatePool(ext, 64, CORPUS_POOL_TAG, &e->leaked);
     }
@@ -300,6 +361,9 @@ static BOOLEAN needs_dpc(void)
         "spinlock_twice", "spinlock_return_held", "spinlock3_order", "spinlock4_not_held",
         "spinlock4_other_handle", "lockcontext_dpc_null", "lockcontext_startio_ctx", "msi_lock",
         "pool_double_free", "pool_overwrite", "pool_leak", "change_irql_handle",
+        "wdm_spinlock_return_held", "wdm_spinlockdpc_return_held", "wdm_queued_return_held",
+        "wdm_queued_release_unacquired", "wdm_double_free", "wdm_paged_code", "wdm_set_event_twice",
+        "wdm_lower_raises", "wdm_prohibited_ddi", "lock_inversion",
     };
     for (size_t i = 0; i < sizeof(dpc_bugs_list) / sizeof(dpc_bugs_list[0]); i++)
         if (bug(dpc_bugs_list[i]))
@@ -363,6 +427,19 @@ static BOOLEAN corpus_startio(PVOID ext, PSCSI_REQUEST_BLOCK srb)
         set_extension(srb, e->saved_ext);
     } else if (bug("never_complete")) {
         return TRUE;
+    } else if (bug("lock_inversion")) {
+        STOR_LOCK_HANDLE hs, hd;
+        memset(&hs, 0, sizeof(hs));
+        memset(&hd, 0, sizeof(hd));
+        if (!e->startio_locked_by_port)
+            StorPortAcquireSpinLock(ext, StartIoLock, NULL, &hs);
+        StorPortAcquireSpinLock(ext, DpcLock, &e->dpc, &hd);
+        StorPortReleaseSpinLock(ext, &hd);
+        if (!e->startio_locked_by_port)
+            StorPortReleaseSpinLock(ext, &hs);
+    } else if (bug("wdm_spinlock_return_held_startio")) {
+        KIRQL old;
+        KeAcquireSpinLock(&e->klock, &old);
     } else if (bug("enable_passive_startio")) {
         (void)StorPortEnablePassiveInitialization(ext, corpus_passive_init);
     } else if (bug("notification_undocumented")) {
@@ -453,6 +530,11 @@ static ULONG common_find(PVOID ext, PCHAR args, PPORT_CONFIGURATION_INFORMATION 
     c->SrbType = SRB_TYPE_STORAGE_REQUEST_BLOCK;
     c->AddressType = STORAGE_ADDRESS_TYPE_BTL8;
     (void)args;
+    if (bug("wdm_atdpc_at_passive")) {
+        CORPUS_EXT *e = ext;
+        KeAcquireSpinLockAtDpcLevel(&e->klock);
+        KeReleaseSpinLockFromDpcLevel(&e->klock);
+    }
     if (bug("perfopts_null"))
         (void)StorPortInitializePerfOpts(ext, FALSE, NULL);
     if (bug("validate_range")) {
@@ -475,6 +557,7 @@ static ULONG corpus_find_phys(PVOID ext, PVOID ctx, PVOID bus, PCHAR args, PPORT
     char sync[32] = "full";
     (void)arg_get(args, "sync", sync, sizeof(sync));
     c->SynchronizationModel = strcmp(sync, "half") == 0 ? StorSynchronizeHalfDuplex : StorSynchronizeFullDuplex;
+    e->startio_locked_by_port = strcmp(sync, "full") == 0;
     if (strcmp(sync, "concurrent") == 0) {
         PERF_CONFIGURATION_DATA perf;
         memset(&perf, 0, sizeof(perf));
@@ -497,6 +580,7 @@ static ULONG corpus_find_virt(PVOID ext, PVOID ctx, PVOID bus, PVOID lower, PCHA
     (void)lower;
     (void)again;
     parse_args(args);
+    KeInitializeSpinLock(&((CORPUS_EXT *)ext)->klock);
     if (!bug("virtual_device"))
         c->VirtualDevice = TRUE;
     return common_find(ext, args, c);

@@ -17,7 +17,7 @@ struct corpus_state {
     int lock_in;                /* enum rules_routine taking lock_kind, or -1 */
     int lock_kind;              /* STOR_SPINLOCK */
     volatile int calls[RR_COUNT];
-    volatile int lock_done;     /* lock_in ran its acquisition */
+    volatile int lock_done;     /* 1: lock_in is taking it, 2: done and lock_status set */
     volatile ULONG lock_status; /* what StorPortAcquireSpinLockEx returned */
     volatile int dpc_done;      /* the DPC ran to its end */
     volatile int sync_called;   /* the StorPortSynchronizeAccess callback ran */
