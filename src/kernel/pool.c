@@ -21,8 +21,46 @@ struct pool_header {
     ULONG magic;
     ULONG type;   /* POOL_TYPE, or 0x80000000 | low POOL_FLAGS for Pool2 */
     ULONG pad;
+    struct pool_header *next_live; /* live-block hash chain */
+    void *pad2;
 };
 _Static_assert(sizeof(struct pool_header) % 16 == 0, "keeps 16-byte alignment");
+
+/* Live blocks, so that a free of a block already freed (or never
+ * allocated) is recognised without reading the memory behind it. */
+#define LIVE_BUCKETS 1024
+static struct pool_header *live[LIVE_BUCKETS];
+static KSPIN_LOCK live_lock;
+
+static unsigned live_bucket(const void *p)
+{
+    return (unsigned)(((uintptr_t)p >> 4) * 2654435761u) % LIVE_BUCKETS;
+}
+
+static void live_insert(struct pool_header *h, void *p)
+{
+    unsigned b = live_bucket(p);
+    ukern_spin_acquire_raw(&live_lock);
+    h->next_live = live[b];
+    live[b] = h;
+    ukern_spin_release_raw(&live_lock);
+}
+
+/* Unlinks and returns p's header, or NULL if p is not a live block. */
+static struct pool_header *live_remove(const void *p)
+{
+    unsigned b = live_bucket(p);
+    struct pool_header *found = NULL;
+    ukern_spin_acquire_raw(&live_lock);
+    for (struct pool_header **pp = &live[b]; *pp; pp = &(*pp)->next_live)
+        if ((const char *)*pp + sizeof(struct pool_header) == (const char *)p) {
+            found = *pp;
+            *pp = found->next_live;
+            break;
+        }
+    ukern_spin_release_raw(&live_lock);
+    return found;
+}
 
 #define DEFAULT_TAG 0x656E6F4E /* 'None', as the WDK's ExAllocatePool uses */
 
@@ -46,6 +84,7 @@ static void *pool_alloc(SIZE_T size, ULONG tag, ULONG type, bool zero,
     h->magic = POOL_MAGIC;
     h->type = type;
     h->pad = 0;
+    live_insert(h, p);
     if (zero)
         memset(p, 0, want);
     if (ukern_hooks.pool_alloc)
@@ -160,9 +199,8 @@ static void pool_free(PVOID p, bool check_tag, ULONG tag, const char *api)
                         "P is NULL; pass a pointer ExAllocatePool* returned");
         return;
     }
-    struct pool_header *h =
-        (struct pool_header *)((char *)p - sizeof(struct pool_header));
-    if (h->magic != POOL_MAGIC) {
+    struct pool_header *h = live_remove(p);
+    if (!h || h->magic != POOL_MAGIC) {
         ukern_violation("ExFreePool-Invalid", api,
                         "%p was not returned by ExAllocatePool* (or was "
                         "already freed); not freed",

@@ -9,6 +9,7 @@
 #include "port/port.h"
 #include "port/vhooks.h"
 
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,10 +97,17 @@ const char *port_held_describe(char *buf, size_t len)
     }
     for (unsigned i = 0; i < tls.nheld && off + 1 < len; i++) {
         const struct port_held_lock *h = &tls.held[i];
-        off += (size_t)snprintf(buf + off, len - off, "%s%s@%p (%s, in %s)", i ? "; " : "",
+        char where[160] = "";
+        Dl_info di;
+        if (!h->by_port && h->taken_at && dladdr(h->taken_at, &di) && di.dli_sname)
+            snprintf(where, sizeof(where), " at %s+0x%lx", di.dli_sname,
+                     (unsigned long)((const char *)h->taken_at - (const char *)di.dli_saddr));
+        off += (size_t)snprintf(buf + off, len - off, "%s%s@%p (%s, in %s%s)", i ? "; " : "",
                                 rules_locks[h->cls].name, h->id,
                                 h->by_port ? "taken by the port" : "taken by the miniport",
-                                h->taken_in);
+                                h->taken_in, where);
+        if (off >= len)
+            break;
     }
     return buf;
 }

@@ -206,7 +206,7 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
 }
 
 static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HANDLE h,
-                     const char *api)
+                     const char *api, void *caller)
 {
     struct ustor_adapter *ad = port_adapter_from_devext(devext);
     if (!ad) {
@@ -280,6 +280,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
         port_lock_stat_acquired(ad, st, c);
     }
     port_held_push(ad, cls, id, h, false);
+    port_thread()->held[port_thread()->nheld - 1].taken_at = caller;
     h->Lock = which;
     h->Context.OldIrql = old;
     return STOR_STATUS_SUCCESS;
@@ -288,13 +289,15 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
 STORPORT_API VOID StorPortAcquireSpinLock(PVOID DeviceExtension, STOR_SPINLOCK SpinLock,
                                           PVOID LockContext, PSTOR_LOCK_HANDLE LockHandle)
 {
-    (void)acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLock");
+    (void)acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLock",
+                  __builtin_return_address(0));
 }
 
 STORPORT_API ULONG StorPortAcquireSpinLockEx(PVOID DeviceExtension, STOR_SPINLOCK SpinLock,
                                              PVOID LockContext, PSTOR_LOCK_HANDLE LockHandle)
 {
-    return acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLockEx");
+    return acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLockEx",
+                   __builtin_return_address(0));
 }
 
 STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HANDLE LockHandle)
@@ -364,6 +367,7 @@ STORPORT_API ULONG StorPortAcquireMSISpinLock(PVOID HwDeviceExtension, ULONG Mes
     bool c = ukern_spin_acquire_raw_contended(word);
     port_lock_stat_acquired(ad, &ad->st_msi[MessageId], c);
     port_held_push(ad, RL_INTERRUPT, id, NULL, false);
+    port_thread()->held[port_thread()->nheld - 1].taken_at = __builtin_return_address(0);
     *OldIrql = old;
     return STOR_STATUS_SUCCESS;
 }

@@ -63,6 +63,8 @@ const struct rules_routine_row rules_routines[RR_COUNT] = {
         ALL4(N, N, RI_PASSIVE) },
     [RR_FREE_ADAPTER_RESOURCES] = { "HwStorFreeAdapterResources", "VIRTUAL_HW_INITIALIZATION_DATA (removal)",
         ALL4(N, D | S | I, RI_PASSIVE) },
+    [RR_WORK_ITEM] = { "HwStorWorkItem", "StorPortQueueWorkItem (PASSIVE_LEVEL worker thread)",
+        ALL4(N, D | S | I, RI_PASSIVE) },
 };
 
 /* S4.4: "first DpcLock or StartIoLock, then InterruptLock".  DPC and

@@ -49,10 +49,13 @@ enum rules_routine {
     /* Not in the tables but with the same kind of rule: the callback of
      * StorPortSynchronizeAccess (S3: runs like the ISR), the port's own
      * entry (DriverEntry), and a virtual miniport's HwFreeAdapterResources
-     * (called at removal, PASSIVE_LEVEL, nothing held: docs/rules.md). */
+     * (called at removal, PASSIVE_LEVEL, nothing held: docs/rules.md), and
+     * HwStorWorkItem (StorPortQueueWorkItem: PASSIVE_LEVEL in a worker
+     * thread, nothing held, any lock may be taken). */
     RR_SYNCHRONIZED_ACCESS,
     RR_DRIVER_ENTRY,
     RR_FREE_ADAPTER_RESOURCES,
+    RR_WORK_ITEM,
     RR_COUNT
 };
 

@@ -21,21 +21,6 @@
 
 #define MAX_TIMERS 32
 
-/*
- * rules.h has no row for HwStorWorkItem.  The documented contract: it runs
- * at PASSIVE_LEVEL in a system worker thread with no Storport lock held,
- * and may take any Storport lock (it is ordinary thread context).  No
- * existing cell says that (HwStorPassiveInitializeRoutine may take none,
- * HwStorUnitControl is not PASSIVE in every mode), so work items get their
- * own cell.  Reports name the frame by RR_PASSIVE_INITIALIZE, the nearest
- * routine id: both are port-called passive-level callbacks.
- */
-static const struct rules_cell worker_cell = {
-    .held = RL_NONE,
-    .may = RL_BIT(RL_DPC) | RL_BIT(RL_STARTIO) | RL_BIT(RL_INTERRUPT),
-    .irql = RI_PASSIVE,
-};
-
 enum item_state { ITEM_IDLE = 0, ITEM_QUEUED, ITEM_RUNNING };
 
 struct port_work_item {
@@ -121,7 +106,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&wk_lock);
 
         struct port_frame f;
-        port_frame_enter(&f, ad, RR_PASSIVE_INITIALIZE, &worker_cell, NULL, true);
+        port_frame_enter(&f, ad, RR_WORK_ITEM, rules_cell(RR_WORK_ITEM, ad->mode), NULL, true);
         cb(ad->devext, ctx, it);
         port_frame_leave(&f, true);
 
