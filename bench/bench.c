@@ -366,8 +366,8 @@ static void null_port_done(void *ctx, void *srb, uint8_t status)
     struct null_thread *t = ctx;
     if (status != SRB_STATUS_SUCCESS)
         t->errors++;
-    if (t->issued < t->total) {
-        t->issued++;
+    /* Atomic in case the port ever completes on another thread. */
+    if (__atomic_add_fetch(&t->issued, 1, __ATOMIC_RELAXED) <= t->total) {
         int rc = ustor_submit_srb(t->ad, srb, null_port_done, t);
         if (rc) {
             fprintf(stderr, "bench: resubmission failed (%d): %s\n", rc, ustor_last_error());
@@ -385,8 +385,8 @@ static void null_port_thread(void *arg, unsigned index)
     t->issued = 0;
     t->completed = 0;
     unsigned first = t->total < t->qd ? (unsigned)t->total : t->qd;
+    __atomic_store_n(&t->issued, first, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < first; i++) {
-        t->issued++;
         int rc = ustor_submit_srb(t->ad, bench_srb_ptr(&t->srbs[i]), null_port_done, t);
         if (rc) {
             fprintf(stderr, "bench: submission failed (%d): %s\n", rc, ustor_last_error());

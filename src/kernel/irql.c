@@ -19,6 +19,11 @@ void ukern_irql_change(KIRQL new_irql, const char *api)
         ukern_hooks.irql_changed(old, new_irql, api);
 }
 
+KIRQL ukern_irql_get(void)
+{
+    return tls_irql;
+}
+
 KIRQL KeGetCurrentIrql(VOID)
 {
     UKERN_API_ENTRY(KeGetCurrentIrql);

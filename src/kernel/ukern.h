@@ -52,12 +52,19 @@ bool ukern_in_isr(void);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t ukern_now_ns(void);
+/* The same clock at a few milliseconds' resolution, several times cheaper:
+ * for time stamps that only feed timeouts counted in seconds. */
+uint64_t ukern_now_coarse_ns(void);
 
 /* ---- IRQL ------------------------------------------------------------ */
 
 /* Sets the calling thread's IRQL without any check (thread entry points,
  * and the port restoring state after a miniport broke SpChangeIrql). */
 void ukern_irql_set(KIRQL irql);
+/* The calling thread's IRQL, for the port's own use: unlike
+ * KeGetCurrentIrql it is not a miniport-visible API, so the verifier's
+ * API hooks do not see it (and it costs no hook branch). */
+KIRQL ukern_irql_get(void);
 
 /* ---- spin locks (the word behind KSPIN_LOCK) ------------------------- */
 

@@ -446,7 +446,7 @@ static bool wait_outstanding(struct ustor_adapter *ad, unsigned grace_ms)
 
 static void force_complete_outstanding(struct ustor_adapter *ad)
 {
-    uint64_t now = ukern_now_ns();
+    uint64_t now = ukern_now_coarse_ns();
     for (uint32_t i = 0; i < ad->nr_reqs; i++) {
         struct port_request *r = &ad->reqs[i];
         if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != REQ_OUTSTANDING)

@@ -87,9 +87,9 @@ static int run_entry(struct ustor_driver *drv, ustor_driver_entry_fn entry, char
 {
     static UNICODE_STRING registry_path;
     loading = drv;
-    KIRQL before = KeGetCurrentIrql();
+    KIRQL before = ukern_irql_get();
     int32_t st = entry(drv, &registry_path);
-    if (KeGetCurrentIrql() != before)
+    if (ukern_irql_get() != before)
         ukern_irql_set(before);
     loading = NULL;
     if (st != 0) {

@@ -119,7 +119,7 @@ void port_where(struct uv_where *w, struct ustor_adapter *ad, const void *srb, c
     memset(w, 0, sizeof(*w));
     w->routine = tls.top ? rules_routines[tls.top->routine].name : NULL;
     w->mode = ad ? port_mode_name(ad->mode) : NULL;
-    w->irql = KeGetCurrentIrql();
+    w->irql = ukern_irql_get();
     if (!srb && tls.top)
         srb = tls.top->srb;
     w->srb = srb;
@@ -164,23 +164,23 @@ void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules
     f->cell = cell;
     f->srb = srb;
     f->held_at_entry = tls.nheld;
-    f->saved_irql = KeGetCurrentIrql();
+    f->saved_irql = ukern_irql_get();
     if (take_locks) {
         /* S4.4: StartIo before Interrupt. */
         if (cell->held & RL_BIT(RL_STARTIO)) {
-            if (KeGetCurrentIrql() < DISPATCH_LEVEL)
+            if (ukern_irql_get() < DISPATCH_LEVEL)
                 ukern_irql_set(DISPATCH_LEVEL);
             port_startio_lock(ad);
         }
         if (cell->held & RL_BIT(RL_INTERRUPT)) {
-            if (KeGetCurrentIrql() < ad->dirql)
+            if (ukern_irql_get() < ad->dirql)
                 ukern_irql_set(ad->dirql);
             port_interrupt_lock_all(ad);
         }
         ukern_irql_set(rules_irql_value(cell->irql, ad->dirql));
     }
     f->held_after_port = tls.nheld;
-    f->entry_irql = KeGetCurrentIrql();
+    f->entry_irql = ukern_irql_get();
     f->prev = tls.top;
     tls.top = f;
     if (!rules_irql_ok(cell->irql, f->entry_irql, ad->dirql))
@@ -213,7 +213,7 @@ void port_frame_leave(struct port_frame *f, bool release_locks)
 {
     struct ustor_adapter *ad = f->ad;
     const char *name = rules_routines[f->routine].name;
-    KIRQL now = KeGetCurrentIrql();
+    KIRQL now = ukern_irql_get();
 
     if (f->t0) {
         uint64_t dt = ukern_now_ns() - f->t0;
@@ -223,8 +223,6 @@ void port_frame_leave(struct port_frame *f, bool release_locks)
         while (dt > mx && !__atomic_compare_exchange_n(&ad->routine_stats[f->routine].max_ns, &mx, dt,
                                                         true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             ;
-    } else {
-        __atomic_fetch_add(&ad->routine_stats[f->routine].calls, 1, __ATOMIC_RELAXED);
     }
 
     if (now != f->entry_irql) {

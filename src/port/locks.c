@@ -142,7 +142,7 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
 {
     struct port_thread *pt = port_thread();
     struct port_frame *top = pt->top;
-    KIRQL irql = KeGetCurrentIrql();
+    KIRQL irql = ukern_irql_get();
     rules_lockset held = port_held_set();
     char buf[64];
 
@@ -227,7 +227,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
                     strcmp(api, "StorPortAcquireSpinLockEx") == 0 ? ", ThreadedDpcLock (4) or DpcLevelLock (5)" : "");
         return STOR_STATUS_INVALID_PARAMETER;
     }
-    if (strcmp(api, "StorPortAcquireSpinLock") == 0 && which > InterruptLock) {
+    if (which > InterruptLock && strcmp(api, "StorPortAcquireSpinLock") == 0) {
         port_report(ad, "LockInvalidParameter", NULL,
                     "StorPortAcquireSpinLock(%s): only DpcLock, StartIoLock and InterruptLock; use "
                     "StorPortAcquireSpinLockEx for this kind", stor_lock_name(which));
@@ -267,7 +267,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
     if (status != STOR_STATUS_SUCCESS)
         return status;
 
-    KIRQL old = KeGetCurrentIrql();
+    KIRQL old = ukern_irql_get();
     KIRQL to = rules_irql_value(rules_locks[cls].acquire_at, ad->dirql);
     if (which == DpcLevelLock || which == ThreadedDpcLock)
         to = DISPATCH_LEVEL;
@@ -361,7 +361,7 @@ STORPORT_API ULONG StorPortAcquireMSISpinLock(PVOID HwDeviceExtension, ULONG Mes
     ULONG st = judge_acquire(ad, "StorPortAcquireMSISpinLock", "MSI lock", RL_INTERRUPT, id);
     if (st != STOR_STATUS_SUCCESS)
         return st;
-    KIRQL old = KeGetCurrentIrql();
+    KIRQL old = ukern_irql_get();
     if (old < ad->dirql)
         ukern_irql_set(ad->dirql);
     bool c = ukern_spin_acquire_raw_contended(word);
@@ -413,10 +413,10 @@ STORPORT_API BOOLEAN StorPortSynchronizeAccess(PVOID HwDeviceExtension,
                     !ad ? "HwDeviceExtension is not a device extension" : "SynchronizedAccessRoutine is NULL");
         return FALSE;
     }
-    if (KeGetCurrentIrql() > ad->dirql) {
+    if (ukern_irql_get() > ad->dirql) {
         port_report(ad, "KeSynchronizeExecution-Irql", NULL,
                     "StorPortSynchronizeAccess at IRQL %u, above the interrupt's SynchronizeIrql %u "
-                    "(SPEC S2.5); routine not called", KeGetCurrentIrql(), ad->dirql);
+                    "(SPEC S2.5); routine not called", ukern_irql_get(), ad->dirql);
         return FALSE;
     }
     struct port_frame f;

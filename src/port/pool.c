@@ -66,10 +66,10 @@ STORPORT_API ULONG StorPortAllocatePool(PVOID HwDeviceExtension, ULONG NumberOfB
     if (half_startio)
         port_report(ad, "HalfDuplexStartIo", top->srb,
                     "StorPortAllocatePool in half-duplex HwStorStartIo (SPEC S5.4)");
-    if (KeGetCurrentIrql() > DISPATCH_LEVEL) {
+    if (ukern_irql_get() > DISPATCH_LEVEL) {
         if (!half_startio)
             port_report(ad, "StorPortIrql", NULL, "StorPortAllocatePool at IRQL %u; allowed at <= DISPATCH_LEVEL",
-                        KeGetCurrentIrql());
+                        ukern_irql_get());
         *BufferPointer = NULL;
         return STOR_STATUS_INVALID_IRQL;
     }
@@ -106,9 +106,9 @@ STORPORT_API ULONG StorPortFreePool(PVOID HwDeviceExtension, PVOID BufferPointer
         port_report(NULL, "BadArgument", NULL, "StorPortFreePool: HwDeviceExtension is not a device extension");
         return STOR_STATUS_INVALID_PARAMETER;
     }
-    if (KeGetCurrentIrql() > DISPATCH_LEVEL)
+    if (ukern_irql_get() > DISPATCH_LEVEL)
         port_report(ad, "StorPortIrql", NULL, "StorPortFreePool at IRQL %u; allowed at <= DISPATCH_LEVEL",
-                    KeGetCurrentIrql());
+                    ukern_irql_get());
     ukern_spin_acquire_raw(&ad->pool_lock);
     struct port_pool_block **pp = &ad->pool_list, *b = NULL;
     for (; *pp; pp = &(*pp)->next)

@@ -139,7 +139,7 @@ static void start_request(struct port_request *r)
     struct port_thread *pt = port_thread();
     void *srb = r->srb;
 
-    __atomic_store_n(&r->start_ns, ukern_now_ns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&r->start_ns, ukern_now_coarse_ns(), __ATOMIC_RELAXED);
     r->dtl_at_start = SrbGetDataTransferLength(srb);
     __atomic_fetch_add(&ad->outstanding, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&r->state, REQ_OUTSTANDING, __ATOMIC_RELEASE);
@@ -363,7 +363,7 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
     __atomic_store_n(&r->timed_out, 0, __ATOMIC_RELAXED);
     r->status_override = 0;
     r->cur_ext = 0;
-    r->submit_ns = ukern_now_ns();
+    r->submit_ns = ukern_now_coarse_ns();
     ULONG to = SrbGetTimeOutValue(srb);
     __atomic_store_n(&r->timeout_s, to ? to : PORT_DEFAULT_TIMEOUT_S, __ATOMIC_RELAXED);
     if (ad->srb_ext_size)
@@ -478,7 +478,7 @@ static void finish(struct port_request *r)
                         SrbGetDataTransferLength(srb));
             SrbSetDataTransferLength(srb, r->dtl_at_start);
         }
-        if (ukern_now_ns() - r->submit_ns < (uint64_t)r->timeout_s * 1000000000ull &&
+        if (ukern_now_coarse_ns() - r->submit_ns < (uint64_t)r->timeout_s * 1000000000ull &&
             __atomic_load_n(&ad->state, __ATOMIC_ACQUIRE) != AD_STOPPING) {
             /* S5.7: drop the extension, give a fresh one, send again. */
             __atomic_fetch_add(&ad->n_busy, 1, __ATOMIC_RELAXED);
@@ -559,7 +559,7 @@ void port_drain_completions(void)
     struct port_thread *pt = port_thread();
     if (pt->draining || !pt->done_head)
         return;
-    if (pt->nheld > 0 || KeGetCurrentIrql() > DISPATCH_LEVEL) {
+    if (pt->nheld > 0 || ukern_irql_get() > DISPATCH_LEVEL) {
         struct port_request *r = pt->done_head;
         pt->done_head = pt->done_tail = NULL;
         while (r) {
@@ -647,7 +647,7 @@ void port_reset_bus(struct ustor_adapter *ad, ULONG path)
 
 void port_watchdog_scan(struct ustor_adapter *ad)
 {
-    uint64_t now = ukern_now_ns();
+    uint64_t now = ukern_now_coarse_ns(); /* the clock the time stamps use */
     struct port_thread *pt = port_thread();
 
     if (__atomic_load_n(&ad->paused, __ATOMIC_ACQUIRE) && now >= __atomic_load_n(&ad->pause_until_ns, __ATOMIC_RELAXED)) {

@@ -478,7 +478,7 @@ void vhooks_port_lock_acquired(struct ustor_adapter *ad, enum rules_lock cls, co
     bool in_irq;
     unsigned n = held_for(ad, id, held, &in_irq);
     struct port_lock_name nm = { ad, cls, id };
-    KIRQL irql = KeGetCurrentIrql();
+    KIRQL irql = ukern_irql_get();
     struct lg_acquire a = {
         .id = id,
         .name = name_port_lock,
@@ -527,7 +527,7 @@ static void on_lock_acquired(const void *lock, enum ukern_lock_api api, KIRQL ir
             bool in_irq;
             unsigned n = held_for(ad, lock, held, &in_irq);
             struct ke_lock_name nm = { lock, api, current_routine() };
-            KIRQL irql = KeGetCurrentIrql();
+            KIRQL irql = ukern_irql_get();
             struct lg_acquire a = {
                 .id = lock,
                 .name = name_ke_lock,

@@ -72,7 +72,7 @@ static struct worker_side *worker_side(struct ustor_adapter *ad, bool create)
 
 static bool irql_ok(struct ustor_adapter *ad, const char *api)
 {
-    KIRQL irql = KeGetCurrentIrql();
+    KIRQL irql = ukern_irql_get();
     if (irql <= DISPATCH_LEVEL)
         return true;
     port_report(ad, "StorPortIrql", NULL, "%s called at IRQL %u; it requires IRQL <= DISPATCH_LEVEL (2)", api, irql);
