@@ -3,7 +3,7 @@
 # Used by run.sh and test.sh; safe to run again.
 set -euo pipefail
 
-packages=(build-essential cmake clang libclang-rt-dev libcmocka-dev pkg-config git)
+packages=(build-essential cmake clang libclang-rt-dev libcmocka-dev pkg-config git nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -233,6 +233,9 @@ static int setup_requests(struct ustor_adapter *ad)
     ad->srb_ext_size = ad->config.SrbExtensionSize ? ad->config.SrbExtensionSize : ad->drv->hw.SrbExtensionSize;
     size_t ext = (ad->srb_ext_size + 63) & ~(size_t)63;
     ad->nr_reqs = ad->cfg.max_requests ? ad->cfg.max_requests : 1024;
+    ad->nr_free_lists = ukern_cpu_count() ? ukern_cpu_count() : 1;
+    if (ad->nr_free_lists > PORT_MAX_FREE_LISTS)
+        ad->nr_free_lists = PORT_MAX_FREE_LISTS;
     ad->reqs = calloc(ad->nr_reqs, sizeof(struct port_request));
     if (!ad->reqs)
         return -ENOMEM;
@@ -250,8 +253,9 @@ static int setup_requests(struct ustor_adapter *ad)
             r->ext[0] = ad->ext_pool + ext * 2 * i;
             r->ext[1] = r->ext[0] + ext;
         }
-        r->next = ad->free_list;
-        ad->free_list = r;
+        struct port_free_list *fl = &ad->free_lists[i % ad->nr_free_lists];
+        r->next = fl->head;
+        fl->head = r;
     }
     ad->nr_paths = ad->config.NumberOfBuses ? ad->config.NumberOfBuses : 1;
     ad->nr_targets = ad->config.MaximumNumberOfTargets ? ad->config.MaximumNumberOfTargets : 1;

@@ -25,6 +25,7 @@
 #define PORT_MAX_LUN_DEPTH 254
 #define PORT_WATCHDOG_MS 100
 #define PORT_MAX_SG 257
+#define PORT_MAX_FREE_LISTS 64
 
 /* What DriverEntry registered through StorPortInitialize. */
 struct ustor_driver {
@@ -185,8 +186,14 @@ struct ustor_adapter {
     struct port_request *reqs;
     uint32_t nr_reqs;
     uint8_t *ext_pool;
-    KSPIN_LOCK free_lock;
-    struct port_request *free_list;
+    /* Free requests, one list per simulated CPU so that submitters on
+     * different CPUs do not share a lock; an empty list steals from the
+     * others. */
+    struct port_free_list {
+        KSPIN_LOCK lock;
+        struct port_request *head;
+    } __attribute__((aligned(64))) free_lists[PORT_MAX_FREE_LISTS];
+    unsigned nr_free_lists;
     volatile LONG64 outstanding;    /* handed to the miniport, not completed */
     volatile LONG64 in_port;        /* submitted, callback not yet run */
 

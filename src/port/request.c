@@ -58,20 +58,30 @@ static void *srb_get_original(void *srb)
 
 static struct port_request *pool_get(struct ustor_adapter *ad)
 {
-    ukern_spin_acquire_raw(&ad->free_lock);
-    struct port_request *r = ad->free_list;
-    if (r)
-        ad->free_list = r->next;
-    ukern_spin_release_raw(&ad->free_lock);
-    return r;
+    unsigned n = ad->nr_free_lists;
+    unsigned home = ukern_current_cpu() % n;
+    for (unsigned k = 0; k < n; k++) {
+        struct port_free_list *fl = &ad->free_lists[(home + k) % n];
+        if (!__atomic_load_n(&fl->head, __ATOMIC_RELAXED))
+            continue;
+        ukern_spin_acquire_raw(&fl->lock);
+        struct port_request *r = fl->head;
+        if (r)
+            fl->head = r->next;
+        ukern_spin_release_raw(&fl->lock);
+        if (r)
+            return r;
+    }
+    return NULL;
 }
 
 static void pool_put(struct ustor_adapter *ad, struct port_request *r)
 {
-    ukern_spin_acquire_raw(&ad->free_lock);
-    r->next = ad->free_list;
-    ad->free_list = r;
-    ukern_spin_release_raw(&ad->free_lock);
+    struct port_free_list *fl = &ad->free_lists[ukern_current_cpu() % ad->nr_free_lists];
+    ukern_spin_acquire_raw(&fl->lock);
+    r->next = fl->head;
+    __atomic_store_n(&fl->head, r, __ATOMIC_RELAXED);
+    ukern_spin_release_raw(&fl->lock);
 }
 
 struct port_request *port_request_from_srb(struct ustor_adapter *ad, void *srb)

@@ -389,8 +389,6 @@ static BOOLEAN corpus_startio(PVOID ext, PSCSI_REQUEST_BLOCK srb)
     CORPUS_EXT *e = ext;
     count_call(RR_STARTIO);
     maybe_lock(ext, RR_STARTIO);
-    if (needs_dpc() && __atomic_exchange_n(&e->dpc_issued, 1, __ATOMIC_ACQ_REL) == 0)
-        StorPortIssueDpc(ext, &e->dpc, NULL, NULL);
 
     if (bug("halfduplex_pool")) {
         PVOID p = NULL;
@@ -459,6 +457,10 @@ static BOOLEAN corpus_startio(PVOID ext, PSCSI_REQUEST_BLOCK srb)
         corpus_state.sync_ret = StorPortSynchronizeAccess(ext, corpus_sync, NULL);
         KeLowerIrql(old);
     }
+    /* Issued last, with no lock held: the DPC never runs while this
+     * StartIo holds something (lock_inversion would really deadlock). */
+    if (needs_dpc() && __atomic_exchange_n(&e->dpc_issued, 1, __ATOMIC_ACQ_REL) == 0)
+        StorPortIssueDpc(ext, &e->dpc, NULL, NULL);
     complete(ext, srb, SRB_STATUS_SUCCESS);
     return TRUE;
 }

@@ -1,0 +1,179 @@
+/*
+ * fuzz_scsi.c - libFuzzer target: arbitrary CDBs, transfer lengths and
+ * data directions through the port (block-layer passthrough, no probe) to
+ * the sample miniports.  Every request must complete with a real SRB
+ * status, CHECK CONDITION must carry decodable sense, the transfer must not
+ * exceed the buffer, and the Storport rule verifier must stay silent; a
+ * crash, hang (libFuzzer -timeout) or sanitizer report is a finding too.
+ *
+ * Input: up to MAX_COMMANDS commands, each
+ *   byte 0  bits 0-1 adapter (table below), bits 2-3 LUN, bits 4-5
+ *           direction (0 none, 1 in, 2 out, 3 in)
+ *   byte 1  CDB length - 1 (mod 16, or mod 32 on STORAGE_REQUEST_BLOCK adapters)
+ *   byte 2-3 transfer length, little endian, at most MAX_TRANSFER
+ *   CDB bytes, then for "out" the data (zero-padded when the input ends)
+ * See docs/nbd.md for running it.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ustor/block.h>
+#include <ustor/builtin.h>
+#include <ustor/ustor.h>
+
+#define MAX_COMMANDS 8
+#define MAX_TRANSFER 65536u
+#define LUNS_PER_ADAPTER 4 /* two exist, the others must fail cleanly */
+
+#define SRB_STATUS_PENDING_VALUE 0x00
+#define SCSI_STATUS_CHECK_CONDITION 0x02
+
+struct fuzz_adapter {
+    const char *miniport;
+    const char *args;
+    bool srbex;
+    ustor_driver *drv;
+    ustor_adapter *ad;
+    ustor_blk_dev *lun[LUNS_PER_ADAPTER];
+};
+
+/* Small disks: out-of-range LBAs are cheap to reach. */
+static struct fuzz_adapter adapters[4] = {
+    { "ramdisk", "luns=2;size=1M;srb=scsi;complete=inline", false, 0, 0, { 0 } },
+    { "ramdisk", "luns=2;size=1M;srb=ex;complete=dpc;bs=4096", true, 0, 0, { 0 } },
+    { "ramdisk-phys", "luns=2;size=1M;sync=full;srb=scsi;complete=mixed", false, 0, 0, { 0 } },
+    { "ramdisk-phys", "luns=2;size=1M;sync=concurrent;srb=ex;ro=1", true, 0, 0, { 0 } },
+};
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fuzz_scsi: %s\n", what);
+    abort();
+}
+
+/* A verifier report is a miniport or port bug the input provoked. */
+static void verifier_report(void *ctx, const char *text)
+{
+    (void)ctx;
+    fprintf(stderr, "fuzz_scsi: verifier report: %s\n", text);
+    abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[512];
+    for (size_t i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
+        struct fuzz_adapter *a = &adapters[i];
+        const struct ustor_builtin_miniport *b = ustor_builtin_find(a->miniport);
+        if (!b)
+            die("a sample miniport is not built in");
+        if (ustor_driver_from_entry(b->entry, b->name, &a->drv, err, sizeof(err)) < 0)
+            die(err);
+        struct ustor_adapter_config cfg = {
+            .argument_string = a->args,
+            .nr_cpus = 2,
+            .verifier = USTOR_VERIFIER_LOG,
+            .report_sink = verifier_report,
+        };
+        if (ustor_adapter_create(a->drv, &cfg, &a->ad, err, sizeof(err)) < 0)
+            die(err);
+        struct ustor_blk_options bo = {
+            .queue_depth = 4,
+            .max_retries = USTOR_BLK_NO_RETRIES,
+            .timeout_s = 5,
+            .no_probe = true,
+            .probe_block_size = strstr(a->args, "bs=4096") ? 4096 : 512,
+        };
+        for (uint8_t lun = 0; lun < LUNS_PER_ADAPTER; lun++)
+            if (ustor_blk_open(a->ad, 0, 0, lun, &bo, &a->lun[lun], err, sizeof(err)) < 0)
+                die(err);
+    }
+    return 0;
+}
+
+static void check_result(int rc, const struct ustor_blk_result *r, uint32_t len,
+                         const uint8_t *cdb, unsigned cdb_len)
+{
+    char what[160];
+    int n = snprintf(what, sizeof(what), "CDB");
+    for (unsigned i = 0; i < cdb_len && n > 0 && (size_t)n < sizeof(what) - 4; i++)
+        n += snprintf(what + n, sizeof(what) - (size_t)n, " %02x", cdb[i]);
+    if (r->srb_status == 0xFF && r->scsi_status == 0xFF) {
+        /* refused before submission: only argument errors are allowed */
+        if (rc != -EINVAL && rc != -EOPNOTSUPP) {
+            fprintf(stderr, "fuzz_scsi: %s: refused with %d without completing\n", what, rc);
+            abort();
+        }
+        return;
+    }
+    if (r->srb_status == SRB_STATUS_PENDING_VALUE) {
+        fprintf(stderr, "fuzz_scsi: %s: completed with SRB_STATUS_PENDING\n", what);
+        abort();
+    }
+    if (r->transferred > len) {
+        fprintf(stderr, "fuzz_scsi: %s: %u bytes moved into a %u-byte buffer\n", what,
+                r->transferred, len);
+        abort();
+    }
+    if (r->scsi_status == SCSI_STATUS_CHECK_CONDITION) {
+        struct ustor_sense s;
+        if (r->sense_len == 0 || ustor_scsi_sense_decode(r->sense, r->sense_len, &s) < 0) {
+            fprintf(stderr, "fuzz_scsi: %s: CHECK CONDITION (%s) without valid sense data "
+                            "(%u bytes)\n", what, ustor_srb_status_name(r->srb_status),
+                    r->sense_len);
+            abort();
+        }
+    }
+    if (r->error > 0 || (rc == 0) != (r->error == 0)) {
+        fprintf(stderr, "fuzz_scsi: %s: returned %d but the result says %d\n", what, rc, r->error);
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t buf[MAX_TRANSFER];
+    size_t pos = 0;
+    for (int cmd = 0; cmd < MAX_COMMANDS && size - pos >= 4; cmd++) {
+        uint8_t sel = data[pos];
+        struct fuzz_adapter *a = &adapters[sel & 3];
+        ustor_blk_dev *dev = a->lun[(sel >> 2) & 3];
+        unsigned d = (sel >> 4) & 3;
+        enum ustor_blk_dir dir = d == 0 ? USTOR_BLK_DIR_NONE
+                               : d == 2 ? USTOR_BLK_DIR_OUT : USTOR_BLK_DIR_IN;
+        unsigned cdb_len = (unsigned)data[pos + 1] % (a->srbex ? 32u : 16u) + 1;
+        uint32_t len = (uint32_t)data[pos + 2] | (uint32_t)data[pos + 3] << 8;
+        pos += 4;
+        if (len > MAX_TRANSFER)
+            len = MAX_TRANSFER;
+        if (dir == USTOR_BLK_DIR_NONE)
+            len = 0;
+        uint8_t cdb[32] = { 0 };
+        size_t take = size - pos < cdb_len ? size - pos : cdb_len;
+        memcpy(cdb, data + pos, take);
+        pos += take;
+        if (dir == USTOR_BLK_DIR_OUT) {
+            size_t have = size - pos < len ? size - pos : len;
+            memcpy(buf, data + pos, have);
+            memset(buf + have, 0, len - have);
+            pos += have;
+        } else {
+            /* poison: a device must not report data it did not write */
+            memset(buf, 0xA5, len);
+        }
+        struct ustor_blk_result r;
+        memset(&r, 0xFF, sizeof(r));
+        int rc = ustor_blk_scsi_sync(dev, cdb, cdb_len, dir, len ? buf : NULL, len, 5, &r);
+        check_result(rc, &r, len, cdb, cdb_len);
+    }
+    return 0;
+}
