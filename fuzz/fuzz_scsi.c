@@ -15,14 +15,16 @@
  * See docs/nbd.md for running it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <time.h>
 
 #include <ustor/block.h>
-#include <ustor/builtin.h>
 #include <ustor/ustor.h>
 
 #define MAX_COMMANDS 8
@@ -42,12 +44,20 @@ struct fuzz_adapter {
 };
 
 /* Small disks: out-of-range LBAs are cheap to reach. */
+/* fuzz/CMakeLists.txt compiles private copies of the sample miniports
+ * under these names (instrumented in the fuzzer). */
+int32_t fuzz_ramdisk_DriverEntry(void *driver_object, void *registry_path);
+int32_t fuzz_ramdisk_phys_DriverEntry(void *driver_object, void *registry_path);
+
 static struct fuzz_adapter adapters[4] = {
     { "ramdisk", "luns=2;size=1M;srb=scsi;complete=inline", false, 0, 0, { 0 } },
     { "ramdisk", "luns=2;size=1M;srb=ex;complete=dpc;bs=4096", true, 0, 0, { 0 } },
     { "ramdisk-phys", "luns=2;size=1M;sync=full;srb=scsi;complete=mixed", false, 0, 0, { 0 } },
     { "ramdisk-phys", "luns=2;size=1M;sync=concurrent;srb=ex;ro=1", true, 0, 0, { 0 } },
 };
+
+/* FUZZ_SCSI_VERBOSE=1: one line per command (replaying a finding). */
+static bool verbose;
 
 static void die(const char *what)
 {
@@ -71,12 +81,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     char err[512];
+    verbose = getenv("FUZZ_SCSI_VERBOSE") != NULL;
     for (size_t i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
         struct fuzz_adapter *a = &adapters[i];
-        const struct ustor_builtin_miniport *b = ustor_builtin_find(a->miniport);
-        if (!b)
-            die("a sample miniport is not built in");
-        if (ustor_driver_from_entry(b->entry, b->name, &a->drv, err, sizeof(err)) < 0)
+        ustor_driver_entry_fn entry = strcmp(a->miniport, "ramdisk") == 0
+                                          ? fuzz_ramdisk_DriverEntry
+                                          : fuzz_ramdisk_phys_DriverEntry;
+        if (ustor_driver_from_entry(entry, a->miniport, &a->drv, err, sizeof(err)) < 0)
             die(err);
         struct ustor_adapter_config cfg = {
             .argument_string = a->args,
@@ -100,41 +111,106 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void check_result(int rc, const struct ustor_blk_result *r, uint32_t len,
-                         const uint8_t *cdb, unsigned cdb_len)
+/* One request's completion, counted: the callback must run exactly once. */
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned calls;
+    struct ustor_blk_result result;
+};
+
+static void waiter_cb(void *ctx, const struct ustor_blk_result *r)
+{
+    struct waiter *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->calls++;
+    w->result = *r;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The port times requests out after 5 s (the SRB timeout); far beyond
+ * that, the request is lost: a hang. */
+#define HANG_S 60
+
+static void describe(char *what, size_t len, const uint8_t *cdb, unsigned cdb_len)
+{
+    int n = snprintf(what, len, "CDB");
+    for (unsigned i = 0; i < cdb_len && n > 0 && (size_t)n + 4 < len; i++)
+        n += snprintf(what + n, len - (size_t)n, " %02x", cdb[i]);
+}
+
+static void run_one(ustor_blk_dev *dev, const uint8_t *cdb, unsigned cdb_len,
+                    enum ustor_blk_dir dir, uint8_t *buf, uint32_t len)
 {
     char what[160];
-    int n = snprintf(what, sizeof(what), "CDB");
-    for (unsigned i = 0; i < cdb_len && n > 0 && (size_t)n < sizeof(what) - 4; i++)
-        n += snprintf(what + n, sizeof(what) - (size_t)n, " %02x", cdb[i]);
-    if (r->srb_status == 0xFF && r->scsi_status == 0xFF) {
-        /* refused before submission: only argument errors are allowed */
+    describe(what, sizeof(what), cdb, cdb_len);
+    struct waiter w = { .calls = 0 };
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    int rc = ustor_blk_scsi(dev, cdb, cdb_len, dir, len ? buf : NULL, len, 5, waiter_cb, &w);
+    if (rc < 0) {
+        /* refused up front: only argument errors, and no callback */
         if (rc != -EINVAL && rc != -EOPNOTSUPP) {
-            fprintf(stderr, "fuzz_scsi: %s: refused with %d without completing\n", what, rc);
+            fprintf(stderr, "fuzz_scsi: %s: refused with %d (%s)\n", what, rc, strerror(-rc));
             abort();
         }
+    } else {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += HANG_S;
+        pthread_mutex_lock(&w.lock);
+        while (w.calls == 0)
+            if (pthread_cond_timedwait(&w.cond, &w.lock, &deadline) == ETIMEDOUT) {
+                fprintf(stderr, "fuzz_scsi: %s: no completion after %d s\n", what, HANG_S);
+                abort();
+            }
+        pthread_mutex_unlock(&w.lock);
+    }
+    /* a second (late) callback would land here */
+    while (ustor_blk_inflight(dev) != 0)
+        sched_yield();
+    pthread_mutex_lock(&w.lock);
+    unsigned calls = w.calls;
+    struct ustor_blk_result r = w.result;
+    pthread_mutex_unlock(&w.lock);
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    if (calls != (rc == 0 ? 1u : 0u)) {
+        fprintf(stderr, "fuzz_scsi: %s: submit returned %d and the callback ran %u times\n", what,
+                rc, calls);
+        abort();
+    }
+    if (verbose)
+        fprintf(stderr, "%s: submit %d, %s, scsi status %u, error %d, %u bytes, sense %u\n", what,
+                rc, rc ? "-" : ustor_srb_status_name(r.srb_status), r.scsi_status, r.error,
+                r.transferred, r.sense_len);
+    if (rc < 0)
         return;
-    }
-    if (r->srb_status == SRB_STATUS_PENDING_VALUE) {
-        fprintf(stderr, "fuzz_scsi: %s: completed with SRB_STATUS_PENDING\n", what);
+    /* No SRB status only when the port refused the SRB (ustor_submit_srb
+     * returned an errno, e.g. -ENODEV for a LUN that does not exist): the
+     * block layer then reports that errno. */
+    if (r.srb_status == SRB_STATUS_PENDING_VALUE && r.error >= 0) {
+        fprintf(stderr, "fuzz_scsi: %s: completed with SRB_STATUS_PENDING and no error "
+                        "(scsi status %u, %u bytes)\n", what, r.scsi_status, r.transferred);
         abort();
     }
-    if (r->transferred > len) {
-        fprintf(stderr, "fuzz_scsi: %s: %u bytes moved into a %u-byte buffer\n", what,
-                r->transferred, len);
+    if (r.transferred > len) {
+        fprintf(stderr, "fuzz_scsi: %s: %u bytes moved with a %u-byte buffer\n", what,
+                r.transferred, len);
         abort();
     }
-    if (r->scsi_status == SCSI_STATUS_CHECK_CONDITION) {
+    if (r.scsi_status == SCSI_STATUS_CHECK_CONDITION) {
         struct ustor_sense s;
-        if (r->sense_len == 0 || ustor_scsi_sense_decode(r->sense, r->sense_len, &s) < 0) {
+        if (r.sense_len == 0 || ustor_scsi_sense_decode(r.sense, r.sense_len, &s) < 0) {
             fprintf(stderr, "fuzz_scsi: %s: CHECK CONDITION (%s) without valid sense data "
-                            "(%u bytes)\n", what, ustor_srb_status_name(r->srb_status),
-                    r->sense_len);
+                            "(%u bytes)\n", what, ustor_srb_status_name(r.srb_status),
+                    r.sense_len);
             abort();
         }
     }
-    if (r->error > 0 || (rc == 0) != (r->error == 0)) {
-        fprintf(stderr, "fuzz_scsi: %s: returned %d but the result says %d\n", what, rc, r->error);
+    if (r.error > 0) {
+        fprintf(stderr, "fuzz_scsi: %s: positive error %d in the result\n", what, r.error);
         abort();
     }
 }
@@ -170,10 +246,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* poison: a device must not report data it did not write */
             memset(buf, 0xA5, len);
         }
-        struct ustor_blk_result r;
-        memset(&r, 0xFF, sizeof(r));
-        int rc = ustor_blk_scsi_sync(dev, cdb, cdb_len, dir, len ? buf : NULL, len, 5, &r);
-        check_result(rc, &r, len, cdb, cdb_len);
+        run_one(dev, cdb, cdb_len, dir, buf, len);
     }
     return 0;
 }

@@ -233,9 +233,6 @@ static int setup_requests(struct ustor_adapter *ad)
     ad->srb_ext_size = ad->config.SrbExtensionSize ? ad->config.SrbExtensionSize : ad->drv->hw.SrbExtensionSize;
     size_t ext = (ad->srb_ext_size + 63) & ~(size_t)63;
     ad->nr_reqs = ad->cfg.max_requests ? ad->cfg.max_requests : 1024;
-    ad->nr_free_lists = ukern_cpu_count() ? ukern_cpu_count() : 1;
-    if (ad->nr_free_lists > PORT_MAX_FREE_LISTS)
-        ad->nr_free_lists = PORT_MAX_FREE_LISTS;
     ad->reqs = calloc(ad->nr_reqs, sizeof(struct port_request));
     if (!ad->reqs)
         return -ENOMEM;
@@ -333,6 +330,10 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
         return -ENOMEM;
     }
     static volatile LONG adapter_seq;
+    /* Per-CPU request lists and counters: one per simulated CPU. */
+    ad->nr_free_lists = ukern_cpu_count() ? ukern_cpu_count() : 1;
+    if (ad->nr_free_lists > PORT_MAX_FREE_LISTS)
+        ad->nr_free_lists = PORT_MAX_FREE_LISTS;
     ad->drv = drv;
     ad->cfg = *cfg;
     ad->device = cfg->device;
@@ -440,7 +441,7 @@ static void sleep_ms(unsigned ms)
 /* Waits until the miniport holds nothing; false after grace_ms. */
 static bool wait_outstanding(struct ustor_adapter *ad, unsigned grace_ms)
 {
-    for (unsigned waited = 0; __atomic_load_n(&ad->outstanding, __ATOMIC_ACQUIRE) > 0; waited++) {
+    for (unsigned waited = 0; port_count_sum(ad, outstanding) > 0; waited++) {
         if (waited >= grace_ms)
             return false;
         sleep_ms(1);
@@ -475,7 +476,7 @@ void ustor_adapter_destroy(ustor_adapter *ad)
     if (!wait_outstanding(ad, USTOR_SHUTDOWN_GRACE_MS))
         force_complete_outstanding(ad);
     /* Callbacks still running on other threads finish before teardown. */
-    for (unsigned i = 0; __atomic_load_n(&ad->in_port, __ATOMIC_ACQUIRE) > 0 && i < 10000; i++) {
+    for (unsigned i = 0; port_count_sum(ad, in_port) > 0 && i < 10000; i++) {
         ukern_dpc_flush();
         sleep_ms(1);
     }
@@ -590,8 +591,8 @@ void ustor_adapter_get_stats(const ustor_adapter *ad, struct ustor_stats *st)
     if (!ad)
         return;
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-    st->submitted = LOAD(ad->n_submitted);
-    st->completed = LOAD(ad->n_completed);
+    st->submitted = (uint64_t)port_count_sum(ad, submitted);
+    st->completed = (uint64_t)port_count_sum(ad, completed);
     st->busy_reissues = LOAD(ad->n_busy);
     st->timeouts = LOAD(ad->n_timeouts);
     st->bus_resets = LOAD(ad->n_resets);

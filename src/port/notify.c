@@ -234,7 +234,7 @@ STORPORT_API BOOLEAN StorPortBusy(PVOID HwDeviceExtension, ULONG RequestsToCompl
         return FALSE;
     /* Busy until that many requests complete; never more than are out,
      * or the adapter would stay busy forever. */
-    LONG64 out = __atomic_load_n(&ad->outstanding, __ATOMIC_ACQUIRE);
+    LONG64 out = port_count_sum(ad, outstanding);
     LONG n = (LONG)(RequestsToComplete < (ULONG)out ? RequestsToComplete : (ULONG)out);
     __atomic_store_n(&ad->busy_until_completions, n, __ATOMIC_RELEASE);
     return TRUE;

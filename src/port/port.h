@@ -194,8 +194,15 @@ struct ustor_adapter {
         struct port_request *head;
     } __attribute__((aligned(64))) free_lists[PORT_MAX_FREE_LISTS];
     unsigned nr_free_lists;
-    volatile LONG64 outstanding;    /* handed to the miniport, not completed */
-    volatile LONG64 in_port;        /* submitted, callback not yet run */
+    /* Per-I/O counters, one cache line per simulated CPU so that
+     * submitters and completers on different CPUs do not bounce a shared
+     * line; a slot may go negative, the sum is the value
+     * (port_count_sum). */
+    struct port_cpu_counts {
+        volatile LONG64 outstanding; /* handed to the miniport, not completed */
+        volatile LONG64 in_port;     /* submitted, callback not yet run */
+        volatile uint64_t submitted, completed;
+    } __attribute__((aligned(64))) counts[PORT_MAX_FREE_LISTS];
 
     /* completions handed from ISR context to the completion DPC */
     KSPIN_LOCK cq_lock;
@@ -210,7 +217,7 @@ struct ustor_adapter {
     struct {
         volatile uint64_t calls, total_ns, max_ns;
     } routine_stats[RR_COUNT];
-    volatile uint64_t n_submitted, n_completed, n_busy, n_timeouts, n_resets, n_errors;
+    volatile uint64_t n_busy, n_timeouts, n_resets, n_errors;
 
     /* verifier */
     struct uv_state uv;
@@ -300,6 +307,19 @@ const char *port_mode_name(enum ustor_sync_mode m);
 
 void port_request_complete(struct ustor_adapter *ad, void *srb);  /* RequestComplete */
 void port_drain_completions(void);
+
+/* This CPU's counters, and the sum of one counter over all CPUs. */
+static inline struct port_cpu_counts *port_counts(struct ustor_adapter *ad)
+{
+    return &ad->counts[ukern_current_cpu() % ad->nr_free_lists];
+}
+#define port_count_sum(ad, field)                                                \
+    __extension__({                                                              \
+        LONG64 _sum = 0;                                                         \
+        for (unsigned _i = 0; _i < (ad)->nr_free_lists; _i++)                    \
+            _sum += (LONG64)__atomic_load_n(&(ad)->counts[_i].field, __ATOMIC_ACQUIRE); \
+        _sum;                                                                    \
+    })
 void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2);
 void port_kick_all(struct ustor_adapter *ad);
 void port_kick_lun(struct port_lun *lun);

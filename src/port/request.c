@@ -66,8 +66,8 @@ static struct port_request *pool_get(struct ustor_adapter *ad)
             continue;
         ukern_spin_acquire_raw(&fl->lock);
         struct port_request *r = fl->head;
-        if (r)
-            fl->head = r->next;
+        if (r) /* atomic: the unlocked emptiness peek above reads it */
+            __atomic_store_n(&fl->head, r->next, __ATOMIC_RELAXED);
         ukern_spin_release_raw(&fl->lock);
         if (r)
             return r;
@@ -151,7 +151,7 @@ static void start_request(struct port_request *r)
 
     __atomic_store_n(&r->start_ns, ukern_now_coarse_ns(), __ATOMIC_RELAXED);
     r->dtl_at_start = SrbGetDataTransferLength(srb);
-    __atomic_fetch_add(&ad->outstanding, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&r->state, REQ_OUTSTANDING, __ATOMIC_RELEASE);
 
     /* Completions the routines make are drained after both calls, so the
@@ -382,8 +382,9 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
     srb_set_original(srb, r);
     SrbSetSrbStatus(srb, SRB_STATUS_PENDING);
 
-    __atomic_fetch_add(&ad->in_port, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&ad->n_submitted, 1, __ATOMIC_RELAXED);
+    struct port_cpu_counts *cc = port_counts(ad);
+    __atomic_fetch_add(&cc->in_port, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&cc->submitted, 1, __ATOMIC_RELAXED);
     lun_enqueue(l, r, false);
     port_kick_lun(l);
     return 0;
@@ -501,7 +502,7 @@ static void finish(struct port_request *r)
             }
             r->busy_count++;
             SrbSetSrbStatus(srb, SRB_STATUS_PENDING);
-            __atomic_fetch_sub(&ad->outstanding, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_sub(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
             ukern_spin_acquire_raw(&l->lock);
             l->outstanding--;
             ukern_spin_release_raw(&l->lock);
@@ -522,7 +523,7 @@ static void finish(struct port_request *r)
         r->data_phys = 0;
     }
 
-    __atomic_fetch_sub(&ad->outstanding, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
     LONG busy = __atomic_load_n(&ad->busy_until_completions, __ATOMIC_ACQUIRE);
     if (busy > 0)
         __atomic_fetch_sub(&ad->busy_until_completions, 1, __ATOMIC_ACQ_REL);
@@ -532,7 +533,7 @@ static void finish(struct port_request *r)
         l->busy_until_completions--;
     ukern_spin_release_raw(&l->lock);
 
-    __atomic_fetch_add(&ad->n_completed, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&port_counts(ad)->completed, 1, __ATOMIC_RELAXED);
     if (status != SRB_STATUS_SUCCESS)
         __atomic_fetch_add(&ad->n_errors, 1, __ATOMIC_RELAXED);
 
@@ -543,7 +544,7 @@ static void finish(struct port_request *r)
     pool_put(ad, r);
 
     cb(ctx, srb, status);
-    __atomic_fetch_sub(&ad->in_port, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&port_counts(ad)->in_port, 1, __ATOMIC_RELEASE);
     port_kick_lun(l);
 }
 
@@ -636,7 +637,7 @@ void port_abort_queued(struct ustor_adapter *ad, UCHAR status)
         ukern_spin_release_raw(&l->lock);
         while (q) {
             struct port_request *next = q->next;
-            __atomic_fetch_add(&ad->outstanding, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
             __atomic_store_n(&q->state, REQ_OUTSTANDING, __ATOMIC_RELEASE);
             complete_by_port(q, status);
             q = next;

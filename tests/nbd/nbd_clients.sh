@@ -24,6 +24,11 @@ if ! fio --enghelp 2>/dev/null | grep -qw nbd; then
 fi
 [ -f "$plugin" ] || { echo "FAIL: no plugin at $plugin (build target nbdkit-ustorport-plugin)"; exit 1; }
 
+# libustorport uses initial-exec TLS (fast IRQL/CPU lookups); nbdkit
+# dlopen()s the plugin, so the TLS must fit glibc's static TLS surplus,
+# which is too small by default for some builds.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=65536"
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ustor-nbd.XXXXXX")
 server_pid=""
 failures=0

@@ -12,6 +12,9 @@
  *   lockcontext_startio_ctx   HwStorDpcRoutine  LockContext (StartIoLock with a context)
  *   msi_lock                  HwStorDpcRoutine  StorPortMSILock (MSI lock, not per-message mode)
  *   lock_invalid_irql         HwStorInterrupt   LockInvalidIrql (DpcLock from the ISR)
+ *   lock_kind_invalid         HwStorDpcRoutine  LockInvalidParameter (lock kind 9)
+ *   pool_from_isr             HwStorInterrupt   StorPortIrql (StorPortAllocatePool at DIRQL)
+ *   initialize_dpc_null       HwStorDpcRoutine  BadArgument (StorPortInitializeDpc with no STOR_DPC)
  *   halfduplex_pool           HwStorStartIo     HalfDuplexStartIo (StorPortAllocatePool)
  *   halfduplex_lock           HwStorStartIo     HalfDuplexStartIo (StorPortAcquireSpinLock)
  *   change_irql               HwStorStartIo     SpChangeIrql (KeRaiseIrql, never lowered; a physical
@@ -243,6 +246,11 @@ static void dpc_bugs(PVOID ext)
                 StorPortFreePool(ext, p);
             StorPortFreePool(ext, first);
         }
+    } else if (bug("lock_kind_invalid")) {
+        StorPortAcquireSpinLock(ext, (STOR_SPINLOCK)9, NULL, &h1);
+        StorPortReleaseSpinLock(ext, &h1);
+    } else if (bug("initialize_dpc_null")) {
+        StorPortInitializeDpc(ext, NULL, corpus_dpc);
     } else if (bug("lock_inversion")) {
         /* DpcLock then StartIoLock, while HwStorStartIo takes them the
          * other way round: legal one by one, a deadlock together. */
@@ -313,6 +321,11 @@ static BOOLEAN corpus_interrupt(PVOID ext)
     CORPUS_EXT *e = ext;
     count_call(RR_INTERRUPT);
     maybe_lock(ext, RR_INTERRUPT);
+    if (bug("pool_from_isr")) {
+        PVOID p = NULL;
+        if (StorPortAllocatePool(ext, 64, CORPUS_POOL_TAG, &p) == STOR_STATUS_SUCCESS)
+            StorPortFreePool(ext, p);
+    }
     if (bug("lock_invalid_irql")) {
         STOR_LOCK_HANDLE h;
         memset(&h, 0, sizeof(h));
@@ -363,7 +376,7 @@ static BOOLEAN needs_dpc(void)
         "pool_double_free", "pool_overwrite", "pool_leak", "change_irql_handle",
         "wdm_spinlock_return_held", "wdm_spinlockdpc_return_held", "wdm_queued_return_held",
         "wdm_queued_release_unacquired", "wdm_double_free", "wdm_paged_code", "wdm_set_event_twice",
-        "wdm_lower_raises", "wdm_prohibited_ddi", "lock_inversion",
+        "wdm_lower_raises", "wdm_prohibited_ddi", "lock_inversion", "lock_kind_invalid", "initialize_dpc_null",
     };
     for (size_t i = 0; i < sizeof(dpc_bugs_list) / sizeof(dpc_bugs_list[0]); i++)
         if (bug(dpc_bugs_list[i]))
