@@ -189,6 +189,12 @@ static void start_request(struct port_request *r)
 
 void port_kick_lun(struct port_lun *l)
 {
+    /* Nothing queued: nothing to start.  A request queued right after this
+     * look was queued under the lock by a submitter that saw it could not
+     * start; whatever stops it (depth, busy, pause) kicks again when it
+     * clears. */
+    if (!__atomic_load_n(&l->qhead, __ATOMIC_RELAXED))
+        return;
     for (;;) {
         ukern_spin_acquire_raw(&l->lock);
         struct port_request *r = l->qhead;
@@ -196,7 +202,7 @@ void port_kick_lun(struct port_lun *l)
             ukern_spin_release_raw(&l->lock);
             return;
         }
-        l->qhead = r->next;
+        __atomic_store_n(&l->qhead, r->next, __ATOMIC_RELAXED);
         if (!l->qhead)
             l->qtail = NULL;
         l->queued--;
@@ -222,7 +228,7 @@ static void lun_enqueue(struct port_lun *l, struct port_request *r, bool at_head
     ukern_spin_acquire_raw(&l->lock);
     if (at_head) {
         r->next = l->qhead;
-        l->qhead = r;
+        __atomic_store_n(&l->qhead, r, __ATOMIC_RELAXED);
         if (!l->qtail)
             l->qtail = r;
     } else {
@@ -230,7 +236,7 @@ static void lun_enqueue(struct port_lun *l, struct port_request *r, bool at_head
         if (l->qtail)
             l->qtail->next = r;
         else
-            l->qhead = r;
+            __atomic_store_n(&l->qhead, r, __ATOMIC_RELAXED);
         l->qtail = r;
     }
     l->queued++;
@@ -385,6 +391,16 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
     struct port_cpu_counts *cc = port_counts(ad);
     __atomic_fetch_add(&cc->in_port, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&cc->submitted, 1, __ATOMIC_RELAXED);
+    /* Straight to the miniport when nothing waits ahead of it (one LUN
+     * lock instead of queue-then-kick); otherwise at the tail, in order. */
+    ukern_spin_acquire_raw(&l->lock);
+    if (!l->qhead && can_start(l)) {
+        l->outstanding++;
+        ukern_spin_release_raw(&l->lock);
+        start_request(r);
+        return 0;
+    }
+    ukern_spin_release_raw(&l->lock);
     lun_enqueue(l, r, false);
     port_kick_lun(l);
     return 0;
@@ -629,7 +645,8 @@ void port_abort_queued(struct ustor_adapter *ad, UCHAR status)
             continue;
         ukern_spin_acquire_raw(&l->lock);
         struct port_request *q = l->qhead;
-        l->qhead = l->qtail = NULL;
+        __atomic_store_n(&l->qhead, NULL, __ATOMIC_RELAXED);
+        l->qtail = NULL;
         /* Treat them as handed over so finish() balances the counters. */
         for (struct port_request *r = q; r; r = r->next)
             l->outstanding++;

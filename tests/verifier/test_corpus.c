@@ -184,18 +184,6 @@ static const struct vcase cases[] = {
 #define GAP_KE_DPC_RETURN                                                                              \
     "a Ke spin lock held when a DPC returns is reported by the kernel's DPC runner, with no adapter "  \
     "or routine and always as SpinLock (src/kernel/dpc.c, src/port/vhooks.c)"
-/* Under ASan the kernel's double-free check itself is the bug: it reads the
- * freed block's header (src/kernel/pool.c pool_free). */
-#if defined(__SANITIZE_ADDRESS__)
-#define GAP_ASAN_DOUBLE_FREE "ExFreePool reads the header of the block it already freed (use after free)"
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GAP_ASAN_DOUBLE_FREE "ExFreePool reads the header of the block it already freed (use after free)"
-#endif
-#endif
-#ifndef GAP_ASAN_DOUBLE_FREE
-#define GAP_ASAN_DOUBLE_FREE NULL
-#endif
 #define GAP_KE_STARTIO_RETURN                                                                          \
     "a Ke spin lock held when HwStorStartIo returns is not reported (only the kernel's DPC runner "    \
     "checks at return)"
@@ -209,8 +197,7 @@ static const struct vcase cases[] = {
       GAP_KE_DPC_RETURN },
     { "QueuedSpinLockRelease", "unacquired_handle", "wdm_queued_release_unacquired", DPC, VH_VIRT, VH_SRB_DPC,
       RR_DPC, NULL, NULL, NULL },
-    { "DoubleExFreePool", "twice", "wdm_double_free", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL,
-      GAP_ASAN_DOUBLE_FREE },
+    { "DoubleExFreePool", "twice", "wdm_double_free", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL, NULL },
     { "PagedCode", "at_dispatch", "wdm_paged_code", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL, NULL },
     { "DoubleKeSetEvent", "twice", "wdm_set_event_twice", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL, NULL },
     { "IrqlKeRaiseLower", "lower_raises", "wdm_lower_raises", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL, NULL },
