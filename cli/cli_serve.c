@@ -267,19 +267,37 @@ static bool server_ready(const struct serve_options *s, const char *sock_path)
         if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
             goto no;
     }
-    char magic[8];
+    /* greeting: "NBDMAGIC", "IHAVEOPT", 16-bit handshake flags */
+    uint8_t greeting[18];
     size_t got = 0;
-    while (got < sizeof(magic)) {
+    while (got < sizeof(greeting)) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
         if (poll(&p, 1, 1000) <= 0)
             goto no;
-        ssize_t r = read(fd, magic + got, sizeof(magic) - got);
+        ssize_t r = read(fd, greeting + got, sizeof(greeting) - got);
         if (r <= 0)
             goto no;
         got += (size_t)r;
     }
+    if (memcmp(greeting, "NBDMAGIC", 8) != 0)
+        goto no;
+    /* leave politely (client flags "fixed newstyle", then NBD_OPT_ABORT)
+     * so that the server logs no error for the probe */
+    static const uint8_t goodbye[] = {
+        0, 0, 0, 1,                              /* NBD_FLAG_C_FIXED_NEWSTYLE */
+        'I', 'H', 'A', 'V', 'E', 'O', 'P', 'T', /* option magic */
+        0, 0, 0, 2,                              /* NBD_OPT_ABORT */
+        0, 0, 0, 0,                              /* no data */
+    };
+    if (write(fd, goodbye, sizeof(goodbye)) == (ssize_t)sizeof(goodbye)) {
+        /* the server acknowledges and closes; wait briefly for that */
+        char sink[64];
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        while (poll(&p, 1, 500) > 0 && read(fd, sink, sizeof(sink)) > 0)
+            ;
+    }
     close(fd);
-    return memcmp(magic, "NBDMAGIC", 8) == 0;
+    return true;
 no:
     if (fd >= 0)
         close(fd);

@@ -76,6 +76,46 @@ uint64_t ukern_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static pthread_key_t tls_blocks_key;
+static pthread_once_t tls_blocks_once = PTHREAD_ONCE_INIT;
+
+struct tls_block {
+    struct tls_block *next;
+    void **slot;
+    max_align_t data[];
+};
+
+static void tls_blocks_free(void *head)
+{
+    for (struct tls_block *b = head; b;) {
+        struct tls_block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+static void tls_blocks_key_make(void)
+{
+    pthread_key_create(&tls_blocks_key, tls_blocks_free);
+}
+
+void *ukern_tls_block(void **slot, size_t size)
+{
+    if (*slot)
+        return *slot;
+    pthread_once(&tls_blocks_once, tls_blocks_key_make);
+    struct tls_block *b = calloc(1, sizeof(*b) + size);
+    if (!b) {
+        fprintf(stderr, "ustorport: out of memory for per-thread state (%zu bytes)\n", size);
+        abort();
+    }
+    b->slot = slot;
+    b->next = pthread_getspecific(tls_blocks_key);
+    pthread_setspecific(tls_blocks_key, b);
+    *slot = b->data;
+    return b->data;
+}
+
 uint64_t ukern_now_coarse_ns(void)
 {
     struct timespec ts;

@@ -85,7 +85,11 @@ struct held_entry {
     bool is_event; /* a passive-level ISR's synchronization event */
 };
 
-static _Thread_local struct held_entry tls_held[HELD_MAX];
+static _Thread_local struct held_entry *tls_held_p; /* off static TLS: ukern_tls_block */
+#define tls_held                                                                          \
+    (tls_held_p ? tls_held_p                                                              \
+                : (struct held_entry *)ukern_tls_block((void **)&tls_held_p,             \
+                                                       sizeof(struct held_entry) * HELD_MAX))
 static _Thread_local unsigned tls_held_count;
 
 bool ukern_held_contains(const void *obj)

@@ -50,6 +50,13 @@ void ukern_bind_thread_cpu(ULONG cpu);
 bool ukern_in_dpc(void);
 bool ukern_in_isr(void);
 
+/* Per-thread memory kept out of the static TLS segment: libustorport is
+ * also dlopen()ed (by nbdkit), where static TLS space is scarce, and its
+ * small hot thread-locals use the initial-exec model.  *slot is a
+ * thread-local pointer; the block is zeroed on first use and freed when
+ * the thread exits. */
+void *ukern_tls_block(void **slot, size_t size);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t ukern_now_ns(void);
 /* The same clock at a few milliseconds' resolution, several times cheaper:

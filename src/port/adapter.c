@@ -205,6 +205,9 @@ static int find_adapter(struct ustor_adapter *ad, char *err, size_t errlen)
         return -ENODEV;
     }
     PORT_CONFIGURATION_INFORMATION *c = &ad->config;
+    /* The model the miniport chose, for the reports below; final after
+     * HwStorInitialize (StorPortInitializePerfOpts may come later). */
+    ad->mode = decide_mode(ad);
     if (c->MaximumTransferLength == SP_UNINITIALIZED_VALUE) {
         port_report(ad, "StorPortFindAdapter", NULL,
                     "HwStorFindAdapter left MaximumTransferLength unset; the port uses 128 KiB");

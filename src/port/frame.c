@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local struct port_thread tls;
+/* The thread's port state lives in a heap block reached through one
+ * thread-local pointer (see ukern_tls_block). */
+static _Thread_local struct port_thread *tls_p;
+#define tls (*(tls_p ? tls_p : (struct port_thread *)ukern_tls_block((void **)&tls_p, sizeof(struct port_thread))))
 
 struct port_thread *port_thread(void)
 {

@@ -218,19 +218,29 @@ static const char *sdv_name(const char *rule, const char *api, const char *what)
  * (not the miniport) called them: a violation inside a routine the port
  * called is the port's own doing and is not charged to the miniport. */
 #define RECENT_APIS 8
-static _Thread_local struct {
+struct recent_api {
     const char *api;
     const void *fn, *caller;
-} recent[RECENT_APIS];
+};
+static _Thread_local struct recent_api *recent_p; /* off static TLS: ukern_tls_block */
+#define recent                                                                            \
+    (recent_p ? recent_p                                                                  \
+              : (struct recent_api *)ukern_tls_block((void **)&recent_p,                 \
+                                                     sizeof(struct recent_api) * RECENT_APIS))
 static _Thread_local unsigned recent_next;
 
 /* Per-thread memo of called_directly() by call site: decoding a call site
  * costs a few dladdr() calls, and the same sites come back every I/O. */
 #define SITE_CACHE 32
-static _Thread_local struct {
+struct site_memo {
     const void *caller, *fn;
     int direct;
-} site_cache[SITE_CACHE];
+};
+static _Thread_local struct site_memo *site_cache_p; /* off static TLS: ukern_tls_block */
+#define site_cache                                                                        \
+    (site_cache_p ? site_cache_p                                                          \
+                  : (struct site_memo *)ukern_tls_block((void **)&site_cache_p,          \
+                                                        sizeof(struct site_memo) * SITE_CACHE))
 
 static int called_directly_cached(const void *caller, const void *fn)
 {

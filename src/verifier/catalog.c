@@ -51,6 +51,8 @@ static const struct uv_rule catalog[] = {
       "A BUSY completion leaves DataTransferLength as it was." },
     { "SrbExtensionAfterBusy", E, "SPEC S5.7",
       "The SrbExtension dropped on a BUSY completion is not written afterwards." },
+    { "SrbCompletedWithOldExtension", E, "SPEC S5.7",
+      "An SRB re-issued after BUSY is completed with the SrbExtension of that attempt, not the dropped one." },
     { "SrbNeverCompleted", E, "SPEC S5.1, S5.7",
       "Every SRB the miniport received is completed before its timeout and before the adapter stops." },
     { "StorPortBuildIo", E, "SDV StorPortBuildIo",

@@ -182,10 +182,11 @@ bool uv_vreport(struct uv_state *v, const char *rule_name, const struct uv_where
 
     ukern_spin_acquire_raw(&v->lock);
     bool warning = rule->severity == UV_WARNING;
+    /* Atomic: uv_failures() reads the counts without the lock. */
     if (warning)
-        v->warnings++;
+        __atomic_fetch_add(&v->warnings, 1, __ATOMIC_RELAXED);
     else
-        v->errors++;
+        __atomic_fetch_add(&v->errors, 1, __ATOMIC_RELAXED);
     struct uv_rule_count *c = count_slot(v, rule);
     if (c) {
         if (c->count++ == 0)
