@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,17 +176,30 @@ static int ustor_config_complete(void)
     "lun=N                   LUN to serve (default 0); luns=N LUNs the adapter has\n"      \
     "cpus=N queue-depth=N miniport-args=STRING device-opts=STRING"
 
-/* Verifier reports: violations are errors, the rest debug chatter. */
+/* Verifier reports ("ustor-verifier: ERROR|WARNING <rule> ...", then
+ * indented detail lines): errors go to the log in full with
+ * nbdkit_error; a warning's first line too, its details with
+ * nbdkit_debug (-v); anything else is debug chatter. */
 static void report_to_log(void *ctx, const char *text)
 {
     (void)ctx;
-    size_t n = strlen(text);
-    while (n && text[n - 1] == '\n')
-        n--;
-    if (strstr(text, "error") || strstr(text, "violation") || strstr(text, "ERROR"))
-        nbdkit_error("ustor verifier: %.*s", (int)n, text);
-    else
-        nbdkit_debug("ustor verifier: %.*s", (int)n, text);
+    bool is_error = strstr(text, "ustor-verifier: ERROR") == text;
+    bool is_warning = strstr(text, "ustor-verifier: WARNING") == text;
+    bool first = true;
+    for (const char *line = text; *line;) {
+        const char *nl = strchr(line, '\n');
+        int len = (int)(nl ? nl - line : (ptrdiff_t)strlen(line));
+        if (len > 0) {
+            if (is_error || (is_warning && first))
+                nbdkit_error("ustor verifier: %.*s", len, line);
+            else
+                nbdkit_debug("ustor verifier: %.*s", len, line);
+        }
+        first = false;
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
 }
 
 static int ustor_after_fork(void)

@@ -140,6 +140,26 @@ unsigned ukern_held_spin_locks(const void **out, unsigned max)
     return n;
 }
 
+unsigned ukern_held_count(void)
+{
+    return tls_held_count;
+}
+
+void ukern_held_release_from(unsigned keep,
+                             void (*report)(const void *obj, enum ukern_lock_api api, void *ctx),
+                             void *ctx)
+{
+    while (tls_held_count > keep) {
+        struct held_entry e = tls_held[--tls_held_count];
+        if (report)
+            report(e.obj, e.api, ctx);
+        if (e.is_event)
+            KeSetEvent((PKEVENT)e.obj, 0, FALSE);
+        else
+            ukern_spin_release_raw((PKSPIN_LOCK)e.obj);
+    }
+}
+
 unsigned ukern_held_release_all(const char *who)
 {
     unsigned n = tls_held_count;

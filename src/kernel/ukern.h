@@ -211,6 +211,16 @@ struct ukern_hooks {
 };
 extern struct ukern_hooks ukern_hooks;
 
+/* Kernel locks (Ke spin locks, queued locks, interrupt locks taken by
+ * KeSynchronizeExecution) this thread holds, in acquisition order. */
+unsigned ukern_held_count(void);
+/* Releases every kernel lock this thread took after its first `keep`,
+ * newest first, telling report() about each before releasing it: how the
+ * port recovers when a miniport routine returns holding one. */
+void ukern_held_release_from(unsigned keep,
+                             void (*report)(const void *obj, enum ukern_lock_api api, void *ctx),
+                             void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

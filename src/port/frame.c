@@ -183,6 +183,7 @@ void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules
         ukern_irql_set(rules_irql_value(cell->irql, ad->dirql));
     }
     f->held_after_port = tls.nheld;
+    f->ke_held_at_entry = ukern_held_count();
     f->entry_irql = ukern_irql_get();
     f->prev = tls.top;
     tls.top = f;
@@ -210,6 +211,27 @@ static void release_leftover(struct port_held_lock *h)
         ukern_spin_release_raw((PKSPIN_LOCK)h->id);
         break;
     }
+}
+
+struct leftover_ctx {
+    struct port_frame *f;
+};
+
+/* A Ke* lock the routine took and did not release: SDV's SpinLock,
+ * SpinLockDpc or QueuedSpinLock, by how it was taken. */
+static void report_ke_leftover(const void *obj, enum ukern_lock_api api, void *ctx)
+{
+    struct port_frame *f = ((struct leftover_ctx *)ctx)->f;
+    const char *rule = api == UKERN_LOCK_KE_SPIN_RAISE ? "SpinLockDpc"
+                       : api == UKERN_LOCK_KE_QUEUED   ? "QueuedSpinLock"
+                                                       : "SpinLock";
+    const char *how = api == UKERN_LOCK_KE_SPIN_RAISE ? "KeAcquireSpinLockRaiseToDpc"
+                      : api == UKERN_LOCK_KE_QUEUED   ? "KeAcquireInStackQueuedSpinLock"
+                      : api == UKERN_LOCK_KE_SPIN_DPC ? "KeAcquireSpinLockAtDpcLevel"
+                      : api == UKERN_LOCK_INTERRUPT   ? "an interrupt object's lock"
+                                                      : "KeAcquireSpinLock";
+    port_report(f->ad, rule, f->srb, "%s returned still holding spin lock %p taken with %s; the port "
+                "released it so other threads do not hang", rules_routines[f->routine].name, obj, how);
 }
 
 void port_frame_leave(struct port_frame *f, bool release_locks)
@@ -241,6 +263,10 @@ void port_frame_leave(struct port_frame *f, bool release_locks)
             struct port_held_lock h = tls.held[--tls.nheld];
             release_leftover(&h);
         }
+    }
+    if (ukern_held_count() > f->ke_held_at_entry) {
+        struct leftover_ctx c = { f };
+        ukern_held_release_from(f->ke_held_at_entry, report_ke_leftover, &c);
     }
     tls.top = f->prev;
 

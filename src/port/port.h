@@ -248,6 +248,7 @@ struct port_frame {
     KIRQL entry_irql;               /* IRQL the routine was entered at */
     unsigned held_at_entry;         /* thread's held count before the port's locks */
     unsigned held_after_port;       /* ... after them */
+    unsigned ke_held_at_entry;      /* kernel (Ke*) locks held on entry */
     uint64_t t0;
 };
 

@@ -233,6 +233,33 @@ for config in "ramdisk miniport=ramdisk" "virtio miniport=virtio device=virtio-b
     fi
 done
 
+# Broken miniports of the CLI tests (tests/cli/testmp.c), when built:
+# a verifier violation must reach nbdkit's log at error level, and a disk
+# that corrupts reads must fail qemu-io's pattern check (the checks above
+# are not vacuous).
+if [ -n "${USTOR_TESTMP_BADLOCK:-}" ] && [ -f "$USTOR_TESTMP_BADLOCK" ]; then
+    if start_server badlock miniport="$USTOR_TESTMP_BADLOCK" device=none size=1M verifier=log; then
+        timeout 30 qemu-io -f raw -c "write -P 7 0 4096" -c "read -P 7 0 4096" "$uri" >/dev/null 2>&1
+        stop_server
+        if grep -q "error: ustor verifier: ustor-verifier: ERROR StorPortSpinLock" "$log"; then
+            echo "verifier: a StorPortSpinLock violation reached nbdkit's log as an error"
+        else
+            fail "no verifier error in nbdkit's log for the bad-lock miniport"
+        fi
+    fi
+fi
+if [ -n "${USTOR_TESTMP_CORRUPT:-}" ] && [ -f "$USTOR_TESTMP_CORRUPT" ]; then
+    if start_server corrupt miniport="$USTOR_TESTMP_CORRUPT" device=none size=1M verifier=log; then
+        if timeout 30 qemu-io -f raw -c "write -P 7 0 4096" -c "read -P 7 0 4096" "$uri" 2>&1 |
+            grep -q "Pattern verification failed"; then
+            echo "corrupting miniport: qemu-io's pattern check caught it"
+        else
+            fail "qemu-io did not notice a miniport that corrupts reads"
+        fi
+        stop_server
+    fi
+fi
+
 if [ $failures -ne 0 ]; then
     echo "nbd_clients: $failures failure(s)"
     exit 1

@@ -181,20 +181,14 @@ static const struct vcase cases[] = {
     { "LockOrderInversion", "startio_dpc", "lock_inversion", DPC, VH_FULL | VH_CONC | VH_VIRT, VH_SRB_DPC, RR_DPC,
       NULL, NULL, NULL },
     /* WDM-shim rules (src/port/vhooks.c, src/kernel) */
-#define GAP_KE_DPC_RETURN                                                                              \
-    "a Ke spin lock held when a DPC returns is reported by the kernel's DPC runner, with no adapter "  \
-    "or routine and always as SpinLock (src/kernel/dpc.c, src/port/vhooks.c)"
-#define GAP_KE_STARTIO_RETURN                                                                          \
-    "a Ke spin lock held when HwStorStartIo returns is not reported (only the kernel's DPC runner "    \
-    "checks at return)"
     { "SpinLock", "ke_return_held", "wdm_spinlock_return_held", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL,
-      GAP_KE_DPC_RETURN },
+      NULL },
     { "SpinLock", "ke_return_held_startio", "wdm_spinlock_return_held_startio", SIO, VH_VIRT, VH_SRB, RR_STARTIO,
-      NULL, NULL, GAP_KE_STARTIO_RETURN },
+      NULL, NULL, NULL },
     { "SpinLockDpc", "ke_return_held", "wdm_spinlockdpc_return_held", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL,
-      GAP_KE_DPC_RETURN },
+      NULL },
     { "QueuedSpinLock", "ke_return_held", "wdm_queued_return_held", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL,
-      GAP_KE_DPC_RETURN },
+      NULL },
     { "QueuedSpinLockRelease", "unacquired_handle", "wdm_queued_release_unacquired", DPC, VH_VIRT, VH_SRB_DPC,
       RR_DPC, NULL, NULL, NULL },
     { "DoubleExFreePool", "twice", "wdm_double_free", DPC, VH_VIRT, VH_SRB_DPC, RR_DPC, NULL, NULL, NULL },
