@@ -242,31 +242,6 @@ static VOID RamdiskReadBlocks(PRAMDISK_EXTENSION Ext, PRAMDISK_LUN Lun, ULONGLON
  * SCSI execution
  * ====================================================================== */
 
-/* CHECK CONDITION with autosense when the SRB has room for it. */
-static UCHAR RamdiskCheckCondition(PVOID Srb, const SCSIDISK_SENSE *Sense)
-{
-    PVOID senseBuffer = SrbGetSenseInfoBuffer(Srb);
-    UCHAR senseLength = SrbGetSenseInfoBufferLength(Srb);
-    UCHAR status = SRB_STATUS_ERROR;
-
-    SrbSetScsiStatus(Srb, SCSISTAT_CHECK_CONDITION);
-    SrbSetDataTransferLength(Srb, 0);
-    if (!(SrbGetSrbFlags(Srb) & SRB_FLAGS_DISABLE_AUTOSENSE) && senseBuffer != NULL &&
-        senseLength >= SCSIDISK_FIXED_SENSE_LENGTH) {
-        ScsiDiskBuildSenseData(senseBuffer, senseLength, Sense);
-        status |= SRB_STATUS_AUTOSENSE_VALID;
-    }
-    return status;
-}
-
-static UCHAR RamdiskCheckConditionCodes(PVOID Srb, UCHAR Key, UCHAR Asc, UCHAR Ascq)
-{
-    SCSIDISK_SENSE sense;
-
-    ScsiDiskSetSense(&sense, Key, Asc, Ascq);
-    return RamdiskCheckCondition(Srb, &sense);
-}
-
 /* An SRB-level failure (no SCSI status): nothing was transferred. */
 static UCHAR RamdiskSrbError(PVOID Srb, UCHAR SrbStatus)
 {
@@ -368,7 +343,7 @@ static UCHAR RamdiskDataIn(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG Lun, const U
     if (length > 0 && (buffer == NULL || !RamdiskDirectionOk(Srb, TRUE)))
         return RamdiskSrbError(Srb, SRB_STATUS_INVALID_REQUEST);
     if (!Builder(Ext, Lun, Cdb, CdbLength, length > 0 ? buffer : NULL, length, &written, &sense))
-        return RamdiskCheckCondition(Srb, &sense);
+        return ScsiDiskSrbCheckCondition(Srb, &sense);
     return RamdiskGood(Srb, written);
 }
 
@@ -395,12 +370,12 @@ static UCHAR RamdiskBlockCommand(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunInd
         if (buffer == NULL || !RamdiskDirectionOk(Srb, dataIn))
             return RamdiskSrbError(Srb, SRB_STATUS_INVALID_REQUEST);
         if (length < needed)
-            return RamdiskCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
+            return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
                                               SCSI_ADSENSE_INVALID_CDB, 0);
     }
     if ((Command->Kind == ScsiDiskWrite || Command->Kind == ScsiDiskWriteSame) &&
         !ScsiDiskCheckWritable(&Ext->Geometry, &sense))
-        return RamdiskCheckCondition(Srb, &sense);
+        return ScsiDiskSrbCheckCondition(Srb, &sense);
     if (Command->Blocks == 0) /* TRANSFER LENGTH 0: a valid no-op */
         return RamdiskGood(Srb, 0);
 
@@ -448,19 +423,19 @@ static UCHAR RamdiskUnmap(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunIndex, con
     SCSIDISK_SENSE sense;
 
     if (!ScsiDiskDecodeUnmap(Cdb, CdbLength, &listLength, &sense))
-        return RamdiskCheckCondition(Srb, &sense);
+        return ScsiDiskSrbCheckCondition(Srb, &sense);
     if (!ScsiDiskCheckWritable(&Ext->Geometry, &sense))
-        return RamdiskCheckCondition(Srb, &sense);
+        return ScsiDiskSrbCheckCondition(Srb, &sense);
     if (listLength == 0)
         return RamdiskGood(Srb, 0);
     if (list == NULL || !RamdiskDirectionOk(Srb, FALSE))
         return RamdiskSrbError(Srb, SRB_STATUS_INVALID_REQUEST);
     if (length < listLength) /* the host sent less than the CDB announces */
-        return RamdiskCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
+        return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
                                           SCSI_ADSENSE_INVALID_CDB, 0);
     /* Validate every descriptor before unmapping anything. */
     if (!ScsiDiskValidateUnmapList(list, listLength, &Ext->Geometry, &count, &sense))
-        return RamdiskCheckCondition(Srb, &sense);
+        return ScsiDiskSrbCheckCondition(Srb, &sense);
     for (i = 0; i < count; i++) {
         ULONGLONG lba;
         ULONG blocks;
@@ -496,7 +471,7 @@ static UCHAR RamdiskExecuteScsi(PRAMDISK_EXTENSION Ext, PVOID Srb, PRAMDISK_SRB_
 
     if (Context != NULL && Context->Decoded) {
         if (Context->DecodeFailed)
-            return RamdiskCheckCondition(Srb, &Context->Sense);
+            return ScsiDiskSrbCheckCondition(Srb, &Context->Sense);
         return RamdiskBlockCommand(Ext, Srb, lun, &Context->Block);
     }
     if (ScsiDiskIsBlockCommand(cdb[0])) {
@@ -504,7 +479,7 @@ static UCHAR RamdiskExecuteScsi(PRAMDISK_EXTENSION Ext, PVOID Srb, PRAMDISK_SRB_
         SCSIDISK_BLOCK_COMMAND command;
         SCSIDISK_SENSE sense;
         if (!ScsiDiskDecodeBlockCommand(cdb, cdbLength, &Ext->Geometry, &command, &sense))
-            return RamdiskCheckCondition(Srb, &sense);
+            return ScsiDiskSrbCheckCondition(Srb, &sense);
         return RamdiskBlockCommand(Ext, Srb, lun, &command);
     }
 
@@ -522,7 +497,7 @@ static UCHAR RamdiskExecuteScsi(PRAMDISK_EXTENSION Ext, PVOID Srb, PRAMDISK_SRB_
     case SCSIOP_SERVICE_ACTION_IN16:
         if (cdbLength >= 2 && (cdb[1] & 0x1F) == SERVICE_ACTION_READ_CAPACITY16)
             return RamdiskDataIn(Ext, Srb, lun, cdb, cdbLength, RamdiskBuildReadCapacity16);
-        return RamdiskCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
+        return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
                                           SCSI_ADSENSE_INVALID_CDB, 0);
     case SCSIOP_MODE_SENSE:
     case SCSIOP_MODE_SENSE10:
@@ -532,7 +507,7 @@ static UCHAR RamdiskExecuteScsi(PRAMDISK_EXTENSION Ext, PVOID Srb, PRAMDISK_SRB_
     case SCSIOP_UNMAP:
         return RamdiskUnmap(Ext, Srb, lun, cdb, cdbLength);
     default:
-        return RamdiskCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
+        return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
                                           SCSI_ADSENSE_ILLEGAL_COMMAND, 0);
     }
 }

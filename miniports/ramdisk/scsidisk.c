@@ -5,6 +5,8 @@
 #include "scsidisk.h"
 
 #include <scsi.h>
+#include <storport.h>
+#include <srbhelper.h>
 
 /* Names some scsi.h revisions lack; values from SPC-4 / SBC-3. */
 #ifndef SCSIOP_WRITE_SAME
@@ -699,4 +701,28 @@ VOID ScsiDiskUnmapDescriptor(const UCHAR *List, ULONG Index, PULONGLONG Lba, PUL
 
     *Lba = ScsiDiskGetBe64(&d[0]);
     *Blocks = ScsiDiskGetBe32(&d[8]);
+}
+
+UCHAR ScsiDiskSrbCheckCondition(PVOID Srb, const SCSIDISK_SENSE *Sense)
+{
+    PVOID senseBuffer = SrbGetSenseInfoBuffer(Srb);
+    UCHAR senseLength = SrbGetSenseInfoBufferLength(Srb);
+    UCHAR status = SRB_STATUS_ERROR;
+
+    SrbSetScsiStatus(Srb, SCSISTAT_CHECK_CONDITION);
+    SrbSetDataTransferLength(Srb, 0);
+    if (!(SrbGetSrbFlags(Srb) & SRB_FLAGS_DISABLE_AUTOSENSE) && senseBuffer != NULL &&
+        senseLength >= SCSIDISK_FIXED_SENSE_LENGTH) {
+        ScsiDiskBuildSenseData(senseBuffer, senseLength, Sense);
+        status |= SRB_STATUS_AUTOSENSE_VALID;
+    }
+    return status;
+}
+
+UCHAR ScsiDiskSrbCheckConditionCodes(PVOID Srb, UCHAR Key, UCHAR Asc, UCHAR Ascq)
+{
+    SCSIDISK_SENSE sense;
+
+    ScsiDiskSetSense(&sense, Key, Asc, Ascq);
+    return ScsiDiskSrbCheckCondition(Srb, &sense);
 }

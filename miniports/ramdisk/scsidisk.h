@@ -213,4 +213,12 @@ VOID ScsiDiskPutBe64(UCHAR *p, ULONGLONG v);
 }
 #endif
 
+/* Completes the SCSI side of a failed command on either SRB kind:
+ * CHECK CONDITION, nothing transferred, and fixed-format sense when the
+ * SRB has room for it and autosense is on.  Returns the SrbStatus to set
+ * (SRB_STATUS_ERROR, with SRB_STATUS_AUTOSENSE_VALID when sense was
+ * written). */
+UCHAR ScsiDiskSrbCheckCondition(PVOID Srb, const SCSIDISK_SENSE *Sense);
+UCHAR ScsiDiskSrbCheckConditionCodes(PVOID Srb, UCHAR Key, UCHAR Asc, UCHAR Ascq);
+
 #endif /* USTOR_MINIPORTS_SCSIDISK_H */

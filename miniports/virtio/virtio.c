@@ -443,30 +443,6 @@ static ULONG VioDrainUsed(PVIO_QUEUE Q)
  * SCSI helpers
  * ====================================================================== */
 
-static UCHAR VioCheckCondition(PVOID Srb, const SCSIDISK_SENSE *Sense)
-{
-    PVOID senseBuffer = SrbGetSenseInfoBuffer(Srb);
-    UCHAR senseLength = SrbGetSenseInfoBufferLength(Srb);
-    UCHAR status = SRB_STATUS_ERROR;
-
-    SrbSetScsiStatus(Srb, SCSISTAT_CHECK_CONDITION);
-    SrbSetDataTransferLength(Srb, 0);
-    if (!(SrbGetSrbFlags(Srb) & SRB_FLAGS_DISABLE_AUTOSENSE) && senseBuffer != NULL &&
-        senseLength >= SCSIDISK_FIXED_SENSE_LENGTH) {
-        ScsiDiskBuildSenseData(senseBuffer, senseLength, Sense);
-        status |= SRB_STATUS_AUTOSENSE_VALID;
-    }
-    return status;
-}
-
-static UCHAR VioCheckConditionCodes(PVOID Srb, UCHAR Key, UCHAR Asc, UCHAR Ascq)
-{
-    SCSIDISK_SENSE sense;
-
-    ScsiDiskSetSense(&sense, Key, Asc, Ascq);
-    return VioCheckCondition(Srb, &sense);
-}
-
 static UCHAR VioGood(PVOID Srb, ULONG Bytes)
 {
     SrbSetScsiStatus(Srb, SCSISTAT_GOOD);
@@ -868,7 +844,7 @@ static UCHAR VioLocalDataIn(PVIO_EXTENSION Ext, PVOID Srb, const UCHAR *Cdb, ULO
         break;
     case SCSIOP_SERVICE_ACTION_IN16:
         if (CdbLength < 2 || (Cdb[1] & 0x1F) != SERVICE_ACTION_READ_CAPACITY16)
-            return VioCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ADSENSE_INVALID_CDB, 0);
+            return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ADSENSE_INVALID_CDB, 0);
         ok = ScsiDiskReadCapacity16(Cdb, CdbLength, &Ext->Geometry, buffer, length, &written, &sense);
         break;
     case SCSIOP_MODE_SENSE:
@@ -883,7 +859,7 @@ static UCHAR VioLocalDataIn(PVIO_EXTENSION Ext, PVOID Srb, const UCHAR *Cdb, ULO
         break;
     }
     if (!ok)
-        return VioCheckCondition(Srb, &sense);
+        return ScsiDiskSrbCheckCondition(Srb, &sense);
     return VioGood(Srb, written);
 }
 
@@ -894,7 +870,7 @@ static UCHAR VioExecuteLocal(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req)
     ULONG function = SrbGetSrbFunction(Srb);
 
     if (Req->LocalFailed)
-        return VioCheckCondition(Srb, &Req->Sense);
+        return ScsiDiskSrbCheckCondition(Srb, &Req->Sense);
     if (Req->LocalSrbStatus != 0) {
         if (Req->LocalSrbStatus == SRB_STATUS_SUCCESS)
             return VioGood(Srb, SrbGetDataTransferLength(Srb));
@@ -937,7 +913,7 @@ static UCHAR VioExecuteLocal(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req)
     default:
         if (ScsiDiskIsBlockCommand(cdb[0]) || cdb[0] == SCSIOP_UNMAP)
             return VioGood(Srb, 0); /* decoded by BuildIo as a no-op */
-        return VioCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ADSENSE_ILLEGAL_COMMAND, 0);
+        return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ADSENSE_ILLEGAL_COMMAND, 0);
     }
 }
 
@@ -998,7 +974,7 @@ static VOID VioFinish(PVIO_EXTENSION Ext, PVIO_REQUEST Req)
         return;
     }
     if (status == VIRTIO_BLK_S_UNSUPP) {
-        VioComplete(Ext, srb, VioCheckConditionCodes(srb, SCSI_SENSE_ILLEGAL_REQUEST,
+        VioComplete(Ext, srb, ScsiDiskSrbCheckConditionCodes(srb, SCSI_SENSE_ILLEGAL_REQUEST,
                                                      SCSI_ADSENSE_ILLEGAL_COMMAND, 0));
         return;
     }
@@ -1006,7 +982,7 @@ static VOID VioFinish(PVIO_EXTENSION Ext, PVIO_REQUEST Req)
      * command.  ABORTED COMMAND / INTERNAL TARGET FAILURE lets the class
      * layer retry it (the simulated errors are transient). */
     VIO_COUNT(io_errors);
-    VioComplete(Ext, srb, VioCheckConditionCodes(srb, SCSI_SENSE_ABORTED_COMMAND,
+    VioComplete(Ext, srb, ScsiDiskSrbCheckConditionCodes(srb, SCSI_SENSE_ABORTED_COMMAND,
                                                  SCSI_ADSENSE_INTERNAL_TARGET_FAILURE, 0));
 }
 
