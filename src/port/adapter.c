@@ -399,7 +399,7 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
     }
     /* StorPortInitializePerfOpts may come from FindAdapter or Initialize:
      * the StartIo discipline is fixed from here on. */
-    ad->mode = decide_mode(ad);
+    __atomic_store_n(&ad->mode, decide_mode(ad), __ATOMIC_RELEASE); /* ISRs may already run */
 
     /* The list ends in a flexible array: give it room for every type. */
     union {

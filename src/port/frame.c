@@ -121,7 +121,7 @@ void port_where(struct uv_where *w, struct ustor_adapter *ad, const void *srb, c
 {
     memset(w, 0, sizeof(*w));
     w->routine = tls.top ? rules_routines[tls.top->routine].name : NULL;
-    w->mode = ad ? port_mode_name(ad->mode) : NULL;
+    w->mode = ad ? port_mode_name(__atomic_load_n(&ad->mode, __ATOMIC_RELAXED)) : NULL;
     w->irql = ukern_irql_get();
     if (!srb && tls.top)
         srb = tls.top->srb;

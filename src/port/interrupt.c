@@ -25,7 +25,7 @@ static BOOLEAN run_isr(struct ustor_adapter *ad, PKINTERRUPT intr, ULONG msg, bo
     enum rules_routine r = use_msi ? RR_MSI_INTERRUPT : RR_INTERRUPT;
     BOOLEAN claimed = FALSE;
     struct port_frame f;
-    port_frame_enter(&f, ad, r, rules_cell(r, ad->mode), NULL, false);
+    port_frame_enter(&f, ad, r, rules_cell(r, __atomic_load_n(&ad->mode, __ATOMIC_ACQUIRE)), NULL, false);
     if (use_msi)
         claimed = msi_routine(ad->devext, msg);
     else if (ad->drv->hw.HwInterrupt)
