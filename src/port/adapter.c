@@ -87,7 +87,7 @@ BOOLEAN port_call_adapter_control(struct ustor_adapter *ad, SCSI_ADAPTER_CONTROL
         ((unsigned)type >= ScsiAdapterControlMax || !ad->supported_control[type]))
         return FALSE;
     struct port_frame f;
-    port_frame_enter(&f, ad, RR_ADAPTER_CONTROL, rules_adapter_control(type, ad->mode), NULL, true);
+    port_frame_enter(&f, ad, RR_ADAPTER_CONTROL, rules_adapter_control(type, port_mode(ad)), NULL, true);
     SCSI_ADAPTER_CONTROL_STATUS st = ad->drv->hw.HwAdapterControl(ad->devext, type, params);
     port_frame_leave(&f, true);
     if (status)
@@ -98,7 +98,7 @@ BOOLEAN port_call_adapter_control(struct ustor_adapter *ad, SCSI_ADAPTER_CONTROL
 BOOLEAN port_call_initialize(struct ustor_adapter *ad)
 {
     struct port_frame f;
-    port_frame_enter(&f, ad, RR_INITIALIZE, rules_cell(RR_INITIALIZE, ad->mode), NULL, true);
+    port_frame_enter(&f, ad, RR_INITIALIZE, rules_cell(RR_INITIALIZE, port_mode(ad)), NULL, true);
     BOOLEAN ok = ad->drv->hw.HwInitialize(ad->devext);
     port_frame_leave(&f, true);
     return ok;
@@ -274,7 +274,7 @@ static void release_resources(struct ustor_adapter *ad, bool call_miniport)
     ukern_dpc_flush();
     if (call_miniport && ad->virtual_miniport && ad->drv->vhw.HwFreeAdapterResources) {
         struct port_frame f;
-        port_frame_enter(&f, ad, RR_FREE_ADAPTER_RESOURCES, rules_cell(RR_FREE_ADAPTER_RESOURCES, ad->mode),
+        port_frame_enter(&f, ad, RR_FREE_ADAPTER_RESOURCES, rules_cell(RR_FREE_ADAPTER_RESOURCES, port_mode(ad)),
                          NULL, true);
         ad->drv->vhw.HwFreeAdapterResources(ad->devext);
         port_frame_leave(&f, true);
@@ -388,7 +388,7 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
     }
     if (ad->passive_init) {
         struct port_frame f;
-        port_frame_enter(&f, ad, RR_PASSIVE_INITIALIZE, rules_cell(RR_PASSIVE_INITIALIZE, ad->mode), NULL, true);
+        port_frame_enter(&f, ad, RR_PASSIVE_INITIALIZE, rules_cell(RR_PASSIVE_INITIALIZE, port_mode(ad)), NULL, true);
         BOOLEAN ok = ad->passive_init(ad->devext);
         port_frame_leave(&f, true);
         if (!ok) {
@@ -557,12 +557,12 @@ void ustor_adapter_get_info(const ustor_adapter *ad, struct ustor_adapter_info *
     if (!ad)
         return;
     snprintf(info->miniport, sizeof(info->miniport), "%s", ad->drv->name);
-    info->mode = ad->mode;
+    info->mode = port_mode(ad);
     info->virtual_miniport = ad->virtual_miniport;
     info->per_message_interrupts = ad->per_message;
     info->msi = ad->msi;
     info->interrupt_messages = ad->nr_messages;
-    info->concurrent_channels = ad->mode == USTOR_SYNC_CONCURRENT ? ad->perf.ConcurrentChannels : 1;
+    info->concurrent_channels = port_mode(ad) == USTOR_SYNC_CONCURRENT ? ad->perf.ConcurrentChannels : 1;
     info->max_transfer_length = ad->config.MaximumTransferLength;
     info->number_of_physical_breaks = ad->config.NumberOfPhysicalBreaks;
     info->srb_extension_size = ad->srb_ext_size;

@@ -150,7 +150,7 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
     /* Half-duplex StartIo holds every lock it could want at DIRQL: one
      * report names the cause; the lock is refused (taking it would
      * deadlock or break the IRQL rule). */
-    if (top && top->routine == RR_STARTIO && ad->mode == USTOR_SYNC_HALF_DUPLEX) {
+    if (top && top->routine == RR_STARTIO && port_mode(ad) == USTOR_SYNC_HALF_DUPLEX) {
         port_report(ad, "HalfDuplexStartIo", top->srb,
                     "%s(%s) in half-duplex HwStorStartIo: it already runs synchronized with the ISR "
                     "at DIRQL and may take no lock (SPEC S5.4); the port did not take it", api, lockname);
@@ -198,7 +198,7 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
             port_report(ad, "StorPortSpinLock3", top->srb,
                         "%s may not acquire %s in %s mode (held: %s; it may acquire: %s; SPEC S4.6 "
                         "table B)", rules_routines[top->routine].name, lockname,
-                        port_mode_name(ad->mode), rules_lockset_str(held, buf, sizeof(buf)),
+                        port_mode_name(port_mode(ad)), rules_lockset_str(held, buf, sizeof(buf)),
                         rules_lockset_str(may, mb, sizeof(mb)));
         }
     }
@@ -420,7 +420,7 @@ STORPORT_API BOOLEAN StorPortSynchronizeAccess(PVOID HwDeviceExtension,
         return FALSE;
     }
     struct port_frame f;
-    const struct rules_cell *cell = rules_cell(RR_SYNCHRONIZED_ACCESS, ad->mode);
+    const struct rules_cell *cell = rules_cell(RR_SYNCHRONIZED_ACCESS, port_mode(ad));
     /* Already synchronized with the ISR (half-duplex StartIo, the ISR
      * itself, or under the interrupt lock): exclusive access is there
      * already, and taking the lock again would self-deadlock. */

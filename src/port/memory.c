@@ -734,7 +734,7 @@ STORPORT_API ULONG StorPortGetStartIoPerfParams(PVOID HwDeviceExtension, PSCSI_R
         }
         msg = first + cpu % count;
     }
-    if (ad->mode == USTOR_SYNC_CONCURRENT && ad->perf.ConcurrentChannels > 0)
+    if (port_mode(ad) == USTOR_SYNC_CONCURRENT && ad->perf.ConcurrentChannels > 0)
         channel = cpu % ad->perf.ConcurrentChannels;
     StartIoPerfParams->Version = STOR_PERF_VERSION;
     StartIoPerfParams->MessageNumber = msg;

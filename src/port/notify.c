@@ -42,7 +42,7 @@ static void dpc_trampoline(PKDPC kdpc, PVOID ctx, PVOID a1, PVOID a2)
     struct port_dpc *d = ctx;
     struct ustor_adapter *ad = d->ad;
     struct port_frame f;
-    port_frame_enter(&f, ad, RR_DPC, rules_cell(RR_DPC, ad->mode), NULL, true);
+    port_frame_enter(&f, ad, RR_DPC, rules_cell(RR_DPC, port_mode(ad)), NULL, true);
     d->routine(d->stor_dpc, ad->devext, a1, a2);
     port_frame_leave(&f, true);
 }
@@ -109,7 +109,7 @@ static void hw_timer_dpc(PKDPC kdpc, PVOID ctx, PVOID a1, PVOID a2)
     if (!routine || __atomic_load_n(&ad->state, __ATOMIC_ACQUIRE) == AD_STOPPING)
         return;
     struct port_frame f;
-    port_frame_enter(&f, ad, RR_TIMER, rules_cell(RR_TIMER, ad->mode), NULL, true);
+    port_frame_enter(&f, ad, RR_TIMER, rules_cell(RR_TIMER, port_mode(ad)), NULL, true);
     routine(ad->devext);
     port_frame_leave(&f, true);
 }
@@ -396,7 +396,7 @@ static void state_change_dpc(PKDPC kdpc, PVOID ctx, PVOID a1, PVOID a2)
     struct state_change *sc = ctx;
     struct ustor_adapter *ad = sc->ad;
     struct port_frame f;
-    port_frame_enter(&f, ad, RR_STATE_CHANGE, rules_cell(RR_STATE_CHANGE, ad->mode), NULL, true);
+    port_frame_enter(&f, ad, RR_STATE_CHANGE, rules_cell(RR_STATE_CHANGE, port_mode(ad)), NULL, true);
     sc->routine(ad->devext, sc->context, sc->address_type, &sc->address, STOR_STATUS_SUCCESS);
     port_frame_leave(&f, true);
     __atomic_store_n(&ad->state_change_busy, 0, __ATOMIC_RELEASE);

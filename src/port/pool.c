@@ -62,7 +62,7 @@ STORPORT_API ULONG StorPortAllocatePool(PVOID HwDeviceExtension, ULONG NumberOfB
     }
     struct port_frame *top = port_thread()->top;
     /* Half-duplex StartIo runs at DIRQL: one report, naming the cause. */
-    bool half_startio = top && top->routine == RR_STARTIO && ad->mode == USTOR_SYNC_HALF_DUPLEX;
+    bool half_startio = top && top->routine == RR_STARTIO && port_mode(ad) == USTOR_SYNC_HALF_DUPLEX;
     if (half_startio)
         port_report(ad, "HalfDuplexStartIo", top->srb,
                     "StorPortAllocatePool in half-duplex HwStorStartIo (SPEC S5.4)");

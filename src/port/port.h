@@ -297,6 +297,14 @@ void port_interrupt_unlock_all(struct ustor_adapter *ad);
 void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st, bool contended);
 void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st);
 
+/* The adapter's synchronization mode.  Fixed before the first I/O, but
+ * timers and interrupts may already run while HwStorInitialize decides
+ * it, so it is read and written atomically. */
+static inline enum ustor_sync_mode port_mode(const struct ustor_adapter *ad)
+{
+    return __atomic_load_n(&ad->mode, __ATOMIC_RELAXED);
+}
+
 /* ---- adapter lookup -------------------------------------------------- */
 
 /* Maps a miniport's HwDeviceExtension back to its adapter; NULL if it is

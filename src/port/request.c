@@ -161,7 +161,7 @@ static void start_request(struct port_request *r)
     struct port_frame f;
     BOOLEAN built = TRUE;
     if (ad->drv->hw.HwBuildIo) {
-        port_frame_enter(&f, ad, RR_BUILDIO, rules_cell(RR_BUILDIO, ad->mode), srb, true);
+        port_frame_enter(&f, ad, RR_BUILDIO, rules_cell(RR_BUILDIO, port_mode(ad)), srb, true);
         built = ad->drv->hw.HwBuildIo(ad->devext, srb);
         /* Judged inside the frame, so the report names HwStorBuildIo. */
         if (!built && __atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == REQ_OUTSTANDING)
@@ -175,7 +175,7 @@ static void start_request(struct port_request *r)
         if (st == REQ_OUTSTANDING)
             complete_by_port(r, SRB_STATUS_INTERNAL_ERROR);
     } else if (st == REQ_OUTSTANDING) {
-        port_frame_enter(&f, ad, RR_STARTIO, rules_cell(RR_STARTIO, ad->mode), srb, true);
+        port_frame_enter(&f, ad, RR_STARTIO, rules_cell(RR_STARTIO, port_mode(ad)), srb, true);
         (void)ad->drv->hw.HwStartIo(ad->devext, (PSCSI_REQUEST_BLOCK)srb);
         port_frame_leave(&f, true);
     }
@@ -668,7 +668,7 @@ void port_reset_bus(struct ustor_adapter *ad, ULONG path)
 {
     struct port_frame f;
     __atomic_fetch_add(&ad->n_resets, 1, __ATOMIC_RELAXED);
-    port_frame_enter(&f, ad, RR_RESET_BUS, rules_cell(RR_RESET_BUS, ad->mode), NULL, true);
+    port_frame_enter(&f, ad, RR_RESET_BUS, rules_cell(RR_RESET_BUS, port_mode(ad)), NULL, true);
     (void)ad->drv->hw.HwResetBus(ad->devext, path);
     port_frame_leave(&f, true);
 }

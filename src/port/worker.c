@@ -106,7 +106,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&wk_lock);
 
         struct port_frame f;
-        port_frame_enter(&f, ad, RR_WORK_ITEM, rules_cell(RR_WORK_ITEM, ad->mode), NULL, true);
+        port_frame_enter(&f, ad, RR_WORK_ITEM, rules_cell(RR_WORK_ITEM, port_mode(ad)), NULL, true);
         cb(ad->devext, ctx, it);
         port_frame_leave(&f, true);
 
@@ -300,7 +300,7 @@ static void stor_timer_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2)
     if (!__atomic_exchange_n(&t->armed, 0, __ATOMIC_ACQ_REL) || !cb || removing(ad))
         return;
     struct port_frame f;
-    port_frame_enter(&f, ad, RR_TIMER, rules_cell(RR_TIMER, ad->mode), NULL, true);
+    port_frame_enter(&f, ad, RR_TIMER, rules_cell(RR_TIMER, port_mode(ad)), NULL, true);
     cb(ad->devext, cctx);
     port_frame_leave(&f, true);
 }

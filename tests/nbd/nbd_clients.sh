@@ -233,6 +233,25 @@ for config in "ramdisk miniport=ramdisk" "virtio miniport=virtio device=virtio-b
     fi
 done
 
+# A write-protected LUN (ramdisk ro=1): a read-only export, writes refused.
+if start_server readonly miniport=ramdisk size=1M miniport-args=ro=1 verifier=log; then
+    [ "$(lun_flag wp)" = 1 ] || fail "the ro=1 ramdisk did not report write protection"
+    timeout 20 nbdinfo --is read-only "$uri" || fail "the export of a write-protected LUN is writable"
+    expect_can trim 0
+    if timeout 30 qemu-io -f raw -c "write -P 7 0 4096" "$uri" >"$tmp/ro.out" 2>&1; then
+        fail "a write to the write-protected LUN succeeded"
+    else
+        echo "write-protected LUN: read-only export, write refused ($(grep -io 'permission denied\|read-only[a-z ]*' "$tmp/ro.out" | head -1))"
+    fi
+    if timeout 30 qemu-io -r -f raw -c "read -P 0 0 4096" "$uri" >"$tmp/ro.out" 2>&1 &&
+        ! grep -qi "fail" "$tmp/ro.out"; then
+        echo "write-protected LUN: reads work"
+    else
+        fail "read of the write-protected LUN: $(cat "$tmp/ro.out")"
+    fi
+    stop_server
+fi
+
 # Broken miniports of the CLI tests (tests/cli/testmp.c), when built:
 # a verifier violation must reach nbdkit's log at error level, and a disk
 # that corrupts reads must fail qemu-io's pattern check (the checks above
