@@ -414,6 +414,7 @@ void cli_print_usage(FILE *f)
 "usage: ustor run  [options]   run a workload against a miniport and report\n"
 "       ustor info [options]   show what the adapter and each LUN report\n"
 "       ustor list             built-in miniports and device models\n"
+"       ustor serve [options]  serve one LUN over NBD through nbdkit (docs/nbd.md)\n"
 "       ustor --help | --version\n"
 "\n"
 "Both --opt=value and --opt value are accepted.\n"

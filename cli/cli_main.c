@@ -5,6 +5,7 @@
 #include "cli_args.h"
 #include "cli_backend.h"
 #include "cli_run.h"
+#include "cli_serve.h"
 
 #ifndef USTOR_VERSION
 #define USTOR_VERSION "0.0.0"
@@ -12,6 +13,9 @@
 
 int main(int argc, char **argv)
 {
+    /* `ustor serve` has options of its own (NBD address) on top of run's. */
+    if (argc > 1 && strcmp(argv[1], "serve") == 0)
+        return cli_serve_main(argc - 1, argv + 1);
     struct cli_options o;
     char err[512];
     if (cli_parse(argc, argv, &o, err, sizeof(err)) < 0) {

@@ -287,7 +287,8 @@ STORPORT_API BOOLEAN StorPortDeviceBusy(PVOID HwDeviceExtension, UCHAR PathId, U
     if (!l)
         return FALSE;
     ukern_spin_acquire_raw(&l->lock);
-    l->busy_until_completions = RequestsToComplete < l->outstanding ? RequestsToComplete : l->outstanding;
+    uint32_t out = __atomic_load_n(&l->outstanding, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&l->busy_until_completions, RequestsToComplete < out ? RequestsToComplete : out, __ATOMIC_SEQ_CST);
     ukern_spin_release_raw(&l->lock);
     return TRUE;
 }
@@ -299,7 +300,7 @@ STORPORT_API BOOLEAN StorPortDeviceReady(PVOID HwDeviceExtension, UCHAR PathId, 
     if (!l)
         return FALSE;
     ukern_spin_acquire_raw(&l->lock);
-    l->busy_until_completions = 0;
+    __atomic_store_n(&l->busy_until_completions, 0, __ATOMIC_SEQ_CST);
     ukern_spin_release_raw(&l->lock);
     kick_later_or_now(ad);
     return TRUE;

@@ -136,7 +136,8 @@ static bool can_start(struct port_lun *l)
     return __atomic_load_n(&ad->state, __ATOMIC_ACQUIRE) == AD_RUNNING &&
            !__atomic_load_n(&ad->paused, __ATOMIC_ACQUIRE) &&
            __atomic_load_n(&ad->busy_until_completions, __ATOMIC_ACQUIRE) <= 0 && !l->paused &&
-           l->busy_until_completions == 0 && l->outstanding < l->depth;
+           __atomic_load_n(&l->busy_until_completions, __ATOMIC_SEQ_CST) == 0 &&
+           __atomic_load_n(&l->outstanding, __ATOMIC_SEQ_CST) < l->depth;
 }
 
 /* ---- starting a request ---------------------------------------------- */
@@ -193,7 +194,7 @@ void port_kick_lun(struct port_lun *l)
      * look was queued under the lock by a submitter that saw it could not
      * start; whatever stops it (depth, busy, pause) kicks again when it
      * clears. */
-    if (!__atomic_load_n(&l->qhead, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&l->qhead, __ATOMIC_SEQ_CST))
         return;
     for (;;) {
         ukern_spin_acquire_raw(&l->lock);
@@ -202,11 +203,11 @@ void port_kick_lun(struct port_lun *l)
             ukern_spin_release_raw(&l->lock);
             return;
         }
-        __atomic_store_n(&l->qhead, r->next, __ATOMIC_RELAXED);
+        __atomic_store_n(&l->qhead, r->next, __ATOMIC_SEQ_CST);
         if (!l->qhead)
             l->qtail = NULL;
         l->queued--;
-        l->outstanding++;
+        __atomic_fetch_add(&l->outstanding, 1, __ATOMIC_SEQ_CST);
         ukern_spin_release_raw(&l->lock);
         r->next = NULL;
         start_request(r);
@@ -228,7 +229,7 @@ static void lun_enqueue(struct port_lun *l, struct port_request *r, bool at_head
     ukern_spin_acquire_raw(&l->lock);
     if (at_head) {
         r->next = l->qhead;
-        __atomic_store_n(&l->qhead, r, __ATOMIC_RELAXED);
+        __atomic_store_n(&l->qhead, r, __ATOMIC_SEQ_CST);
         if (!l->qtail)
             l->qtail = r;
     } else {
@@ -236,7 +237,7 @@ static void lun_enqueue(struct port_lun *l, struct port_request *r, bool at_head
         if (l->qtail)
             l->qtail->next = r;
         else
-            __atomic_store_n(&l->qhead, r, __ATOMIC_RELAXED);
+            __atomic_store_n(&l->qhead, r, __ATOMIC_SEQ_CST);
         l->qtail = r;
     }
     l->queued++;
@@ -395,7 +396,7 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
      * lock instead of queue-then-kick); otherwise at the tail, in order. */
     ukern_spin_acquire_raw(&l->lock);
     if (!l->qhead && can_start(l)) {
-        l->outstanding++;
+        __atomic_fetch_add(&l->outstanding, 1, __ATOMIC_SEQ_CST);
         ukern_spin_release_raw(&l->lock);
         start_request(r);
         return 0;
@@ -519,9 +520,7 @@ static void finish(struct port_request *r)
             r->busy_count++;
             SrbSetSrbStatus(srb, SRB_STATUS_PENDING);
             __atomic_fetch_sub(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
-            ukern_spin_acquire_raw(&l->lock);
-            l->outstanding--;
-            ukern_spin_release_raw(&l->lock);
+            __atomic_fetch_sub(&l->outstanding, 1, __ATOMIC_SEQ_CST);
             lun_enqueue(l, r, true);
             port_kick_lun(l);
             return;
@@ -543,11 +542,17 @@ static void finish(struct port_request *r)
     LONG busy = __atomic_load_n(&ad->busy_until_completions, __ATOMIC_ACQUIRE);
     if (busy > 0)
         __atomic_fetch_sub(&ad->busy_until_completions, 1, __ATOMIC_ACQ_REL);
-    ukern_spin_acquire_raw(&l->lock);
-    l->outstanding--;
-    if (l->busy_until_completions)
-        l->busy_until_completions--;
-    ukern_spin_release_raw(&l->lock);
+    /* No LUN lock for the common case: a submitter that found the LUN
+     * full queued its request under the lock and then kicked, re-reading
+     * this count after its queueing (sequentially consistent), so either
+     * it sees this decrement or port_kick_lun below sees its request. */
+    __atomic_fetch_sub(&l->outstanding, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&l->busy_until_completions, __ATOMIC_SEQ_CST)) {
+        ukern_spin_acquire_raw(&l->lock);
+        if (__atomic_load_n(&l->busy_until_completions, __ATOMIC_SEQ_CST))
+            __atomic_store_n(&l->busy_until_completions, l->busy_until_completions - 1, __ATOMIC_SEQ_CST);
+        ukern_spin_release_raw(&l->lock);
+    }
 
     __atomic_fetch_add(&port_counts(ad)->completed, 1, __ATOMIC_RELAXED);
     if (status != SRB_STATUS_SUCCESS)
@@ -649,7 +654,7 @@ void port_abort_queued(struct ustor_adapter *ad, UCHAR status)
         l->qtail = NULL;
         /* Treat them as handed over so finish() balances the counters. */
         for (struct port_request *r = q; r; r = r->next)
-            l->outstanding++;
+            __atomic_fetch_add(&l->outstanding, 1, __ATOMIC_SEQ_CST);
         l->queued = 0;
         ukern_spin_release_raw(&l->lock);
         while (q) {
