@@ -32,22 +32,13 @@ static void cpu_relax(void)
 #endif
 }
 
-bool ukern_spin_try_raw(PKSPIN_LOCK lock)
+void ukern_spin_acquire_slow(PKSPIN_LOCK lock)
 {
-    KSPIN_LOCK expected = 0;
-    return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
-                                       __ATOMIC_RELAXED);
-}
-
-bool ukern_spin_acquire_raw_contended(PKSPIN_LOCK lock)
-{
-    if (ukern_spin_try_raw(lock))
-        return false;
     for (int i = 0; i < UKERN_SPIN_TRIES; i++) {
         cpu_relax();
         if (__atomic_load_n(lock, __ATOMIC_RELAXED) == 0 &&
             ukern_spin_try_raw(lock))
-            return true;
+            return;
     }
     /* Mark "held with sleepers" and sleep until a release wakes us; taking
      * the lock by exchange leaves it marked 2, which errs on the side of
@@ -55,19 +46,11 @@ bool ukern_spin_acquire_raw_contended(PKSPIN_LOCK lock)
     while (__atomic_exchange_n(lock, 2, __ATOMIC_ACQUIRE) != 0)
         syscall(SYS_futex, futex_word(lock), FUTEX_WAIT_PRIVATE, 2, NULL, NULL,
                 0);
-    return true;
 }
 
-void ukern_spin_acquire_raw(PKSPIN_LOCK lock)
+void ukern_spin_wake(PKSPIN_LOCK lock)
 {
-    (void)ukern_spin_acquire_raw_contended(lock);
-}
-
-void ukern_spin_release_raw(PKSPIN_LOCK lock)
-{
-    if (__atomic_exchange_n(lock, 0, __ATOMIC_RELEASE) == 2)
-        syscall(SYS_futex, futex_word(lock), FUTEX_WAKE_PRIVATE, 1, NULL, NULL,
-                0);
+    syscall(SYS_futex, futex_word(lock), FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 bool ukern_spin_is_held(const KSPIN_LOCK *lock)

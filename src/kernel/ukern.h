@@ -78,13 +78,39 @@ KIRQL ukern_irql_get(void);
 /* Raw lock operations on a KSPIN_LOCK word, with no IRQL change and no
  * verifier hook: the building block for every lock in the system.
  * Spins UKERN_SPIN_TRIES times, then sleeps on a futex. */
-void ukern_spin_acquire_raw(PKSPIN_LOCK lock);
-bool ukern_spin_try_raw(PKSPIN_LOCK lock);
-void ukern_spin_release_raw(PKSPIN_LOCK lock);
+bool ukern_spin_is_held(const KSPIN_LOCK *lock);
+/* The slow halves (spin, then futex), out of line. */
+void ukern_spin_acquire_slow(PKSPIN_LOCK lock);
+void ukern_spin_wake(PKSPIN_LOCK lock);
+
+/* The uncontended halves are inline: every I/O takes several locks. */
+static inline bool ukern_spin_try_raw(PKSPIN_LOCK lock)
+{
+    KSPIN_LOCK expected = 0;
+    return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
 /* As acquire_raw, but also reports whether the lock was contended (the
  * first try failed), for the port's lock statistics. */
-bool ukern_spin_acquire_raw_contended(PKSPIN_LOCK lock);
-bool ukern_spin_is_held(const KSPIN_LOCK *lock);
+static inline bool ukern_spin_acquire_raw_contended(PKSPIN_LOCK lock)
+{
+    if (ukern_spin_try_raw(lock))
+        return false;
+    ukern_spin_acquire_slow(lock);
+    return true;
+}
+
+static inline void ukern_spin_acquire_raw(PKSPIN_LOCK lock)
+{
+    (void)ukern_spin_acquire_raw_contended(lock);
+}
+
+static inline void ukern_spin_release_raw(PKSPIN_LOCK lock)
+{
+    /* 2 = held with sleepers: one of them must be woken. */
+    if (__atomic_exchange_n(lock, 0, __ATOMIC_RELEASE) == 2)
+        ukern_spin_wake(lock);
+}
 
 /* ---- interrupts ------------------------------------------------------ */
 
