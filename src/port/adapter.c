@@ -236,9 +236,10 @@ static int setup_requests(struct ustor_adapter *ad)
     ad->srb_ext_size = ad->config.SrbExtensionSize ? ad->config.SrbExtensionSize : ad->drv->hw.SrbExtensionSize;
     size_t ext = (ad->srb_ext_size + 63) & ~(size_t)63;
     ad->nr_reqs = ad->cfg.max_requests ? ad->cfg.max_requests : 1024;
-    ad->reqs = calloc(ad->nr_reqs, sizeof(struct port_request));
+    ad->reqs = aligned_alloc(64, ad->nr_reqs * sizeof(struct port_request));
     if (!ad->reqs)
         return -ENOMEM;
+    memset(ad->reqs, 0, ad->nr_reqs * sizeof(struct port_request));
     if (ext) {
         ad->ext_pool = aligned_alloc(64, ext * 2 * ad->nr_reqs);
         if (!ad->ext_pool)
@@ -253,7 +254,9 @@ static int setup_requests(struct ustor_adapter *ad)
             r->ext[0] = ad->ext_pool + ext * 2 * i;
             r->ext[1] = r->ext[0] + ext;
         }
-        struct port_free_list *fl = &ad->free_lists[i % ad->nr_free_lists];
+        /* Contiguous slices per CPU: requests used on different CPUs do
+         * not share cache lines. */
+        struct port_free_list *fl = &ad->free_lists[(uint64_t)i * ad->nr_free_lists / ad->nr_reqs];
         r->next = fl->head;
         fl->head = r;
     }

@@ -97,7 +97,7 @@ struct port_request {
     UCHAR status_override;          /* port-decided status (timeout, abort) or 0 */
     STOR_SCATTER_GATHER_LIST *sg;   /* built on demand */
     uint64_t data_phys;             /* data buffer mapping, physical adapters */
-};
+} __attribute__((aligned(64)));     /* no two requests share a cache line */
 
 /* A logical unit (PathId, TargetId, Lun). */
 struct port_lun {
