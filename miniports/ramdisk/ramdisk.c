@@ -249,23 +249,6 @@ static UCHAR RamdiskSrbError(PVOID Srb, UCHAR SrbStatus)
     return SrbStatus;
 }
 
-static UCHAR RamdiskGood(PVOID Srb, ULONG BytesTransferred)
-{
-    SrbSetScsiStatus(Srb, SCSISTAT_GOOD);
-    SrbSetDataTransferLength(Srb, BytesTransferred);
-    return SRB_STATUS_SUCCESS;
-}
-
-/* The SRB's direction flags must allow the transfer the CDB implies. */
-static BOOLEAN RamdiskDirectionOk(PVOID Srb, BOOLEAN DataIn)
-{
-    ULONG flags = SrbGetSrbFlags(Srb) & SRB_FLAGS_UNSPECIFIED_DIRECTION;
-
-    if (flags == 0 || flags == SRB_FLAGS_UNSPECIFIED_DIRECTION)
-        return TRUE; /* no claim, or "either": the CDB decides */
-    return DataIn ? (flags & SRB_FLAGS_DATA_IN) != 0 : (flags & SRB_FLAGS_DATA_OUT) != 0;
-}
-
 /* Runs a data-in builder of scsidisk.c with allocation-length semantics:
  * DataTransferLength becomes what was actually returned. */
 typedef BOOLEAN RAMDISK_DATA_IN_BUILDER(PRAMDISK_EXTENSION Ext, ULONG Lun, const UCHAR *Cdb,
@@ -340,11 +323,11 @@ static UCHAR RamdiskDataIn(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG Lun, const U
     ULONG written = 0;
     SCSIDISK_SENSE sense;
 
-    if (length > 0 && (buffer == NULL || !RamdiskDirectionOk(Srb, TRUE)))
+    if (length > 0 && (buffer == NULL || !ScsiDiskSrbDirectionOk(Srb, TRUE)))
         return RamdiskSrbError(Srb, SRB_STATUS_INVALID_REQUEST);
     if (!Builder(Ext, Lun, Cdb, CdbLength, length > 0 ? buffer : NULL, length, &written, &sense))
         return ScsiDiskSrbCheckCondition(Srb, &sense);
-    return RamdiskGood(Srb, written);
+    return ScsiDiskSrbGood(Srb, written);
 }
 
 /* READ / WRITE / VERIFY / SYNCHRONIZE CACHE / WRITE SAME, decoded by
@@ -367,7 +350,7 @@ static UCHAR RamdiskBlockCommand(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunInd
 
     if (needed > 0) {
         BOOLEAN dataIn = Command->Kind == ScsiDiskRead;
-        if (buffer == NULL || !RamdiskDirectionOk(Srb, dataIn))
+        if (buffer == NULL || !ScsiDiskSrbDirectionOk(Srb, dataIn))
             return RamdiskSrbError(Srb, SRB_STATUS_INVALID_REQUEST);
         if (length < needed)
             return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
@@ -377,7 +360,7 @@ static UCHAR RamdiskBlockCommand(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunInd
         !ScsiDiskCheckWritable(&Ext->Geometry, &sense))
         return ScsiDiskSrbCheckCondition(Srb, &sense);
     if (Command->Blocks == 0) /* TRANSFER LENGTH 0: a valid no-op */
-        return RamdiskGood(Srb, 0);
+        return ScsiDiskSrbGood(Srb, 0);
 
     switch (Command->Kind) {
     case ScsiDiskRead:
@@ -410,7 +393,7 @@ static UCHAR RamdiskBlockCommand(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunInd
         /* In range (checked at decode) and nothing cached. */
         break;
     }
-    return RamdiskGood(Srb, (ULONG)needed);
+    return ScsiDiskSrbGood(Srb, (ULONG)needed);
 }
 
 static UCHAR RamdiskUnmap(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunIndex, const UCHAR *Cdb,
@@ -427,8 +410,8 @@ static UCHAR RamdiskUnmap(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunIndex, con
     if (!ScsiDiskCheckWritable(&Ext->Geometry, &sense))
         return ScsiDiskSrbCheckCondition(Srb, &sense);
     if (listLength == 0)
-        return RamdiskGood(Srb, 0);
-    if (list == NULL || !RamdiskDirectionOk(Srb, FALSE))
+        return ScsiDiskSrbGood(Srb, 0);
+    if (list == NULL || !ScsiDiskSrbDirectionOk(Srb, FALSE))
         return RamdiskSrbError(Srb, SRB_STATUS_INVALID_REQUEST);
     if (length < listLength) /* the host sent less than the CDB announces */
         return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST,
@@ -449,7 +432,7 @@ static UCHAR RamdiskUnmap(PRAMDISK_EXTENSION Ext, PVOID Srb, ULONG LunIndex, con
                (size_t)blocks * Ext->Geometry.BlockSize);
         RamdiskUnlockRange(Ext, lun, lba, blocks, TRUE);
     }
-    return RamdiskGood(Srb, listLength);
+    return ScsiDiskSrbGood(Srb, listLength);
 }
 
 static UCHAR RamdiskExecuteScsi(PRAMDISK_EXTENSION Ext, PVOID Srb, PRAMDISK_SRB_CONTEXT Context)
@@ -487,7 +470,7 @@ static UCHAR RamdiskExecuteScsi(PRAMDISK_EXTENSION Ext, PVOID Srb, PRAMDISK_SRB_
     case SCSIOP_TEST_UNIT_READY:
     case SCSIOP_START_STOP_UNIT:      /* always spinning */
     case SCSIOP_MEDIUM_REMOVAL:       /* not removable: nothing to lock */
-        return RamdiskGood(Srb, 0);
+        return ScsiDiskSrbGood(Srb, 0);
     case SCSIOP_REQUEST_SENSE:
         return RamdiskDataIn(Ext, Srb, lun, cdb, cdbLength, RamdiskBuildRequestSense);
     case SCSIOP_INQUIRY:

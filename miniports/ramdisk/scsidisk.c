@@ -726,3 +726,19 @@ UCHAR ScsiDiskSrbCheckConditionCodes(PVOID Srb, UCHAR Key, UCHAR Asc, UCHAR Ascq
     ScsiDiskSetSense(&sense, Key, Asc, Ascq);
     return ScsiDiskSrbCheckCondition(Srb, &sense);
 }
+
+UCHAR ScsiDiskSrbGood(PVOID Srb, ULONG BytesTransferred)
+{
+    SrbSetScsiStatus(Srb, SCSISTAT_GOOD);
+    SrbSetDataTransferLength(Srb, BytesTransferred);
+    return SRB_STATUS_SUCCESS;
+}
+
+BOOLEAN ScsiDiskSrbDirectionOk(PVOID Srb, BOOLEAN DataIn)
+{
+    ULONG flags = SrbGetSrbFlags(Srb) & SRB_FLAGS_UNSPECIFIED_DIRECTION;
+
+    if (flags == 0 || flags == SRB_FLAGS_UNSPECIFIED_DIRECTION)
+        return TRUE;
+    return DataIn ? (flags & SRB_FLAGS_DATA_IN) != 0 : (flags & SRB_FLAGS_DATA_OUT) != 0;
+}

@@ -221,4 +221,10 @@ VOID ScsiDiskPutBe64(UCHAR *p, ULONGLONG v);
 UCHAR ScsiDiskSrbCheckCondition(PVOID Srb, const SCSIDISK_SENSE *Sense);
 UCHAR ScsiDiskSrbCheckConditionCodes(PVOID Srb, UCHAR Key, UCHAR Asc, UCHAR Ascq);
 
+/* GOOD status with BytesTransferred moved; returns SRB_STATUS_SUCCESS. */
+UCHAR ScsiDiskSrbGood(PVOID Srb, ULONG BytesTransferred);
+/* Whether the SRB's direction flags allow the transfer the CDB implies
+ * (no direction flag, or "either", leaves it to the CDB). */
+BOOLEAN ScsiDiskSrbDirectionOk(PVOID Srb, BOOLEAN DataIn);
+
 #endif /* USTOR_MINIPORTS_SCSIDISK_H */

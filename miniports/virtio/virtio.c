@@ -443,22 +443,6 @@ static ULONG VioDrainUsed(PVIO_QUEUE Q)
  * SCSI helpers
  * ====================================================================== */
 
-static UCHAR VioGood(PVOID Srb, ULONG Bytes)
-{
-    SrbSetScsiStatus(Srb, SCSISTAT_GOOD);
-    SrbSetDataTransferLength(Srb, Bytes);
-    return SRB_STATUS_SUCCESS;
-}
-
-static BOOLEAN VioDirectionOk(PVOID Srb, BOOLEAN DataIn)
-{
-    ULONG flags = SrbGetSrbFlags(Srb) & SRB_FLAGS_UNSPECIFIED_DIRECTION;
-
-    if (flags == 0 || flags == SRB_FLAGS_UNSPECIFIED_DIRECTION)
-        return TRUE;
-    return DataIn ? (flags & SRB_FLAGS_DATA_IN) != 0 : (flags & SRB_FLAGS_DATA_OUT) != 0;
-}
-
 static VOID VioSetLocalSense(PVIO_REQUEST Req, UCHAR Key, UCHAR Asc, UCHAR Ascq)
 {
     Req->Action = VioActionLocal;
@@ -651,7 +635,7 @@ static VOID VioBuildWriteSame(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req, c
          * refused (INVALID FIELD IN CDB). */
         PUCHAR block = SrbGetDataBuffer(Srb);
         ULONG i;
-        if (block == NULL || SrbGetDataTransferLength(Srb) < Ext->BlockSize || !VioDirectionOk(Srb, FALSE)) {
+        if (block == NULL || SrbGetDataTransferLength(Srb) < Ext->BlockSize || !ScsiDiskSrbDirectionOk(Srb, FALSE)) {
             VioSetLocalStatus(Req, SRB_STATUS_INVALID_REQUEST);
             return;
         }
@@ -686,7 +670,7 @@ static VOID VioBuildUnmap(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req, const
         VioSetLocalStatus(Req, SRB_STATUS_SUCCESS);
         return;
     }
-    if (list == NULL || !VioDirectionOk(Srb, FALSE)) {
+    if (list == NULL || !ScsiDiskSrbDirectionOk(Srb, FALSE)) {
         VioSetLocalStatus(Req, SRB_STATUS_INVALID_REQUEST);
         return;
     }
@@ -762,7 +746,7 @@ static VOID VioBuildScsi(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req)
             VioSetLocalStatus(Req, SRB_STATUS_SUCCESS);
             return;
         }
-        if (buffer == NULL || !VioDirectionOk(Srb, cmd.Kind == ScsiDiskRead)) {
+        if (buffer == NULL || !ScsiDiskSrbDirectionOk(Srb, cmd.Kind == ScsiDiskRead)) {
             VioSetLocalStatus(Req, SRB_STATUS_INVALID_REQUEST);
             return;
         }
@@ -824,7 +808,7 @@ static UCHAR VioLocalDataIn(PVIO_EXTENSION Ext, PVOID Srb, const UCHAR *Cdb, ULO
     SCSIDISK_IDENTITY identity;
     BOOLEAN ok;
 
-    if (length > 0 && (buffer == NULL || !VioDirectionOk(Srb, TRUE))) {
+    if (length > 0 && (buffer == NULL || !ScsiDiskSrbDirectionOk(Srb, TRUE))) {
         SrbSetDataTransferLength(Srb, 0);
         return SRB_STATUS_INVALID_REQUEST;
     }
@@ -860,7 +844,7 @@ static UCHAR VioLocalDataIn(PVIO_EXTENSION Ext, PVOID Srb, const UCHAR *Cdb, ULO
     }
     if (!ok)
         return ScsiDiskSrbCheckCondition(Srb, &sense);
-    return VioGood(Srb, written);
+    return ScsiDiskSrbGood(Srb, written);
 }
 
 static UCHAR VioExecuteLocal(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req)
@@ -873,7 +857,7 @@ static UCHAR VioExecuteLocal(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req)
         return ScsiDiskSrbCheckCondition(Srb, &Req->Sense);
     if (Req->LocalSrbStatus != 0) {
         if (Req->LocalSrbStatus == SRB_STATUS_SUCCESS)
-            return VioGood(Srb, SrbGetDataTransferLength(Srb));
+            return ScsiDiskSrbGood(Srb, SrbGetDataTransferLength(Srb));
         SrbSetDataTransferLength(Srb, 0);
         return Req->LocalSrbStatus;
     }
@@ -901,7 +885,7 @@ static UCHAR VioExecuteLocal(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req)
     case SCSIOP_TEST_UNIT_READY:
     case SCSIOP_START_STOP_UNIT:
     case SCSIOP_MEDIUM_REMOVAL:
-        return VioGood(Srb, 0);
+        return ScsiDiskSrbGood(Srb, 0);
     case SCSIOP_REQUEST_SENSE:
     case SCSIOP_INQUIRY:
     case SCSIOP_READ_CAPACITY:
@@ -912,7 +896,7 @@ static UCHAR VioExecuteLocal(PVIO_EXTENSION Ext, PVOID Srb, PVIO_REQUEST Req)
         return VioLocalDataIn(Ext, Srb, cdb, cdbLength);
     default:
         if (ScsiDiskIsBlockCommand(cdb[0]) || cdb[0] == SCSIOP_UNMAP)
-            return VioGood(Srb, 0); /* decoded by BuildIo as a no-op */
+            return ScsiDiskSrbGood(Srb, 0); /* decoded by BuildIo as a no-op */
         return ScsiDiskSrbCheckConditionCodes(Srb, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ADSENSE_ILLEGAL_COMMAND, 0);
     }
 }
@@ -970,7 +954,7 @@ static VOID VioFinish(PVIO_EXTENSION Ext, PVIO_REQUEST Req)
     }
     VioReleaseReservation(Ext, Req);
     if (status == VIRTIO_BLK_S_OK) {
-        VioComplete(Ext, srb, VioGood(srb, Req->DataBytes));
+        VioComplete(Ext, srb, ScsiDiskSrbGood(srb, Req->DataBytes));
         return;
     }
     if (status == VIRTIO_BLK_S_UNSUPP) {
