@@ -87,8 +87,11 @@ struct tls_block {
 
 static void tls_blocks_free(void *head)
 {
+    /* Runs on the exiting thread: its slots are still addressable, and are
+     * cleared so that nothing after this finds a freed block. */
     for (struct tls_block *b = head; b;) {
         struct tls_block *next = b->next;
+        *b->slot = NULL;
         free(b);
         b = next;
     }
