@@ -35,17 +35,20 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 run_case() {
     local label=$1
     shift
-    "${serve[@]}" "$@" >"$tmp/out" 2>"$tmp/err" &
+    # Files of their own per case: a previous case's server may still hold
+    # its stdout for a moment after it stopped.
+    local out="$tmp/out.$label" errf="$tmp/err.$label"
+    "${serve[@]}" "$@" >"$out" 2>"$errf" &
     pid=$!
     local uri=""
     for _ in $(seq 300); do
-        uri=$(head -1 "$tmp/out")
+        uri=$(head -1 "$out")
         [ -n "$uri" ] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if [ -z "$uri" ]; then
-        fail "[$label] no URI printed; stderr: $(cat "$tmp/err")"
+        fail "[$label] no URI printed; stderr: $(cat "$errf")"
         kill -9 "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
         pid=""
@@ -70,8 +73,8 @@ run_case() {
     wait "$pid"
     st=$?
     pid=""
-    [ "$st" = 0 ] || fail "[$label] exit status $st after SIGINT; stderr: $(cat "$tmp/err")"
-    grep -q "stopped" "$tmp/err" || fail "[$label] did not report a clean stop: $(cat "$tmp/err")"
+    [ "$st" = 0 ] || fail "[$label] exit status $st after SIGINT; stderr: $(cat "$errf")"
+    grep -q "stopped" "$errf" || fail "[$label] did not report a clean stop: $(cat "$errf")"
     if [[ $uri == *socket=* ]] && [ -e "${uri#*socket=}" ]; then
         fail "[$label] the socket ${uri#*socket=} was left behind"
     fi
