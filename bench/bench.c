@@ -3,6 +3,8 @@
  */
 #include "bench.h"
 
+#include <ustor/block.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -211,50 +213,11 @@ void *bench_srb_init(struct bench_srb *s, bool ex, UCHAR lun, const UCHAR *cdb, 
 {
     memset(s, 0, sizeof(*s));
     s->len = len;
-    if (!ex) {
-        SCSI_REQUEST_BLOCK *r = &s->u.scsi;
-        r->Length = sizeof(*r);
-        r->Function = SRB_FUNCTION_EXECUTE_SCSI;
-        r->Lun = lun;
-        r->CdbLength = cdb_len;
-        memcpy(r->Cdb, cdb, cdb_len);
-        r->DataBuffer = buf;
-        r->DataTransferLength = len;
-        r->SrbFlags = flags;
-        r->SenseInfoBuffer = s->sense;
-        r->SenseInfoBufferLength = sizeof(s->sense);
-        r->TimeOutValue = 10;
-        return r;
-    }
-    /* Layout: the block, then the BTL8 address, then one CDB16 entry. */
-    STORAGE_REQUEST_BLOCK *x = &s->u.ex;
-    ULONG addr_off = (ULONG)((sizeof(STORAGE_REQUEST_BLOCK) + 7) & ~7u);
-    ULONG cdb_off = (ULONG)((addr_off + sizeof(STOR_ADDR_BTL8) + 7) & ~7u);
-    x->Length = sizeof(SCSI_REQUEST_BLOCK);
-    x->Function = SRB_FUNCTION_STORAGE_REQUEST_BLOCK;
-    x->Signature = SRB_SIGNATURE;
-    x->Version = STORAGE_REQUEST_BLOCK_VERSION_1;
-    x->SrbLength = cdb_off + sizeof(SRBEX_DATA_SCSI_CDB16);
-    x->SrbFunction = SRB_FUNCTION_EXECUTE_SCSI;
-    x->SrbFlags = flags;
-    x->TimeOutValue = 10;
-    x->AddressOffset = addr_off;
-    x->NumSrbExData = 1;
-    x->SrbExDataOffset[0] = cdb_off;
-    x->DataBuffer = buf;
-    x->DataTransferLength = len;
-    STOR_ADDR_BTL8 *a = (STOR_ADDR_BTL8 *)(s->u.raw + addr_off);
-    a->Type = STOR_ADDRESS_TYPE_BTL8;
-    a->AddressLength = STOR_ADDR_BTL8_ADDRESS_LENGTH;
-    a->Lun = lun;
-    SRBEX_DATA_SCSI_CDB16 *c = (SRBEX_DATA_SCSI_CDB16 *)(s->u.raw + cdb_off);
-    c->Type = SrbExDataTypeScsiCdb16;
-    c->Length = SRBEX_DATA_SCSI_CDB16_LENGTH;
-    c->CdbLength = cdb_len;
-    memcpy(c->Cdb, cdb, cdb_len);
-    c->SenseInfoBuffer = s->sense;
-    c->SenseInfoBufferLength = sizeof(s->sense);
-    return x;
+    const struct ustor_srb_params p = {
+        .srbex = ex, .lun = lun, .cdb = cdb, .cdb_len = cdb_len, .data = buf, .data_len = len,
+        .srb_flags = flags, .sense = s->sense, .sense_len = sizeof(s->sense), .timeout_s = 10,
+    };
+    return ustor_srb_init(s->u.raw, sizeof(s->u.raw), &p);
 }
 
 void *bench_srb_ptr(struct bench_srb *s)

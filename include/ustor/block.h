@@ -39,6 +39,31 @@ struct ustor_blk_transport {
     uint32_t max_transfer_bytes;
 };
 
+/* ---- building an SRB -------------------------------------------------- */
+
+/* Room for either SRB kind with its address and a CDB of up to 32 bytes. */
+#define USTOR_SRB_STORAGE_SIZE 256u
+
+struct ustor_srb_params {
+    bool srbex;              /* STORAGE_REQUEST_BLOCK (else SCSI_REQUEST_BLOCK) */
+    uint8_t path, target, lun;
+    const uint8_t *cdb;      /* 1..16 bytes, or up to 32 for a STORAGE_REQUEST_BLOCK */
+    unsigned cdb_len;
+    void *data;
+    uint32_t data_len;
+    uint32_t srb_flags;      /* SRB_FLAGS_DATA_IN / _DATA_OUT / _NO_DATA_TRANSFER, ... */
+    void *sense;
+    uint8_t sense_len;
+    uint32_t timeout_s;
+};
+
+/* Builds an SRB of either kind for SRB_FUNCTION_EXECUTE_SCSI in storage
+ * (at least USTOR_SRB_STORAGE_SIZE bytes, 16-byte aligned): the one SRB
+ * builder of the project, used by the block layer, the tests and the
+ * benchmarks.  Returns the SRB to submit (== storage), or NULL when the
+ * parameters do not fit (CDB too long for the kind, storage too small). */
+void *ustor_srb_init(void *storage, size_t size, const struct ustor_srb_params *p);
+
 /* ---- opening a LUN ----------------------------------------------------- */
 
 #define USTOR_BLK_DEFAULT_QUEUE_DEPTH 64u

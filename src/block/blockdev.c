@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <storport.h>
+#include <srbhelper.h>
 #include <srb.h>
 #include <scsi.h>
 
@@ -39,15 +41,6 @@
 #define BLK_INQUIRY_LEN 96u
 #define BLK_VPD_LEN 252u
 
-/* A STORAGE_REQUEST_BLOCK with its address and one CDB block after it. */
-struct blk_srbex {
-    STORAGE_REQUEST_BLOCK srb; /* SrbExDataOffset[1] included */
-    STOR_ADDR_BTL8 addr;
-    union {
-        SRBEX_DATA_SCSI_CDB16 cdb16;
-        SRBEX_DATA_SCSI_CDB32 cdb32;
-    } ex;
-};
 
 enum blk_op {
     BLK_OP_READ,
@@ -68,10 +61,7 @@ enum blk_phase {
 };
 
 struct blk_req {
-    union {
-        SCSI_REQUEST_BLOCK classic;
-        struct blk_srbex ex;
-    } srb;
+    _Alignas(16) unsigned char srb[USTOR_SRB_STORAGE_SIZE]; /* ustor_srb_init */
     uint8_t sense[USTOR_BLK_SENSE_MAX];
     uint8_t unmap_param[24]; /* header + one descriptor */
     struct ustor_blk_dev *dev;
@@ -210,95 +200,34 @@ static ULONG blk_srb_flags(enum ustor_blk_dir dir)
     }
 }
 
-static void blk_build_classic(struct blk_req *rq)
+static void blk_build_srb(struct blk_req *rq)
 {
     const struct ustor_blk_info *info = &rq->dev->info;
-    SCSI_REQUEST_BLOCK *srb = &rq->srb.classic;
-    memset(srb, 0, sizeof(*srb));
-    srb->Length = sizeof(SCSI_REQUEST_BLOCK);
-    srb->Function = SRB_FUNCTION_EXECUTE_SCSI;
-    srb->SrbStatus = SRB_STATUS_PENDING;
-    srb->PathId = info->path;
-    srb->TargetId = info->target;
-    srb->Lun = info->lun;
-    srb->QueueAction = SRB_SIMPLE_TAG_REQUEST;
-    srb->CdbLength = (UCHAR)rq->cdb_len;
-    srb->SenseInfoBufferLength = (UCHAR)sizeof(rq->sense);
-    srb->SenseInfoBuffer = rq->sense;
-    srb->SrbFlags = blk_srb_flags(rq->dir);
-    srb->DataTransferLength = rq->data_len;
-    srb->DataBuffer = rq->data_len ? rq->data : NULL;
-    srb->TimeOutValue = rq->timeout_s;
-    srb->OriginalRequest = rq;
-    memcpy(srb->Cdb, rq->cdb, rq->cdb_len);
-}
-
-static void blk_build_ex(struct blk_req *rq)
-{
-    const struct ustor_blk_info *info = &rq->dev->info;
-    struct blk_srbex *x = &rq->srb.ex;
-    STORAGE_REQUEST_BLOCK *srb = &x->srb;
-    bool big = rq->cdb_len > 16;
-    memset(x, 0, sizeof(*x));
-    /* Per the WDK: Length is the SCSI_REQUEST_BLOCK-compatible header,
-     * i.e. the offset of Signature; SrbLength covers everything. */
-    srb->Length = (USHORT)offsetof(STORAGE_REQUEST_BLOCK, Signature);
-    srb->Function = SRB_FUNCTION_STORAGE_REQUEST_BLOCK;
-    srb->SrbStatus = SRB_STATUS_PENDING;
-    srb->Signature = SRB_SIGNATURE;
-    srb->Version = STORAGE_REQUEST_BLOCK_VERSION_1;
-    srb->SrbLength = (ULONG)(offsetof(struct blk_srbex, ex) +
-                             (big ? sizeof(SRBEX_DATA_SCSI_CDB32) : sizeof(SRBEX_DATA_SCSI_CDB16)));
-    srb->SrbFunction = SRB_FUNCTION_EXECUTE_SCSI;
-    srb->SrbFlags = blk_srb_flags(rq->dir);
-    srb->RequestAttribute = SRB_SIMPLE_TAG_REQUEST;
-    srb->TimeOutValue = rq->timeout_s;
-    srb->AddressOffset = (ULONG)offsetof(struct blk_srbex, addr);
-    srb->NumSrbExData = 1;
-    srb->DataTransferLength = rq->data_len;
-    srb->DataBuffer = rq->data_len ? rq->data : NULL;
-    srb->OriginalRequest = rq;
-    srb->SrbExDataOffset[0] = (ULONG)offsetof(struct blk_srbex, ex);
-
-    x->addr.Type = STOR_ADDRESS_TYPE_BTL8;
-    x->addr.AddressLength = STOR_ADDR_BTL8_ADDRESS_LENGTH;
-    x->addr.Path = info->path;
-    x->addr.Target = info->target;
-    x->addr.Lun = info->lun;
-
-    if (big) {
-        SRBEX_DATA_SCSI_CDB32 *d = &x->ex.cdb32;
-        d->Type = SrbExDataTypeScsiCdb32;
-        d->Length = SRBEX_DATA_SCSI_CDB32_LENGTH;
-        d->CdbLength = (UCHAR)rq->cdb_len;
-        d->SenseInfoBufferLength = (UCHAR)sizeof(rq->sense);
-        d->SenseInfoBuffer = rq->sense;
-        memcpy(d->Cdb, rq->cdb, rq->cdb_len);
-    } else {
-        SRBEX_DATA_SCSI_CDB16 *d = &x->ex.cdb16;
-        d->Type = SrbExDataTypeScsiCdb16;
-        d->Length = SRBEX_DATA_SCSI_CDB16_LENGTH;
-        d->CdbLength = (UCHAR)rq->cdb_len;
-        d->SenseInfoBufferLength = (UCHAR)sizeof(rq->sense);
-        d->SenseInfoBuffer = rq->sense;
-        memcpy(d->Cdb, rq->cdb, rq->cdb_len);
-    }
+    const struct ustor_srb_params p = {
+        .srbex = rq->dev->t.srbex,
+        .path = info->path,
+        .target = info->target,
+        .lun = info->lun,
+        .cdb = rq->cdb,
+        .cdb_len = rq->cdb_len,
+        .data = rq->data,
+        .data_len = rq->data_len,
+        .srb_flags = blk_srb_flags(rq->dir),
+        .sense = rq->sense,
+        .sense_len = (uint8_t)sizeof(rq->sense),
+        .timeout_s = rq->timeout_s,
+    };
+    ustor_srb_init(rq->srb, sizeof(rq->srb), &p);
+    SrbSetOriginalRequest(rq->srb, rq); /* the class driver's own pointer until the port takes over */
 }
 
 /* What the miniport wrote back. */
 static void blk_srb_outcome(struct blk_req *rq, uint8_t *srb_status, uint8_t *scsi_status,
                             uint32_t *xfer)
 {
-    if (rq->dev->t.srbex) {
-        struct blk_srbex *x = &rq->srb.ex;
-        *srb_status = x->srb.SrbStatus;
-        *scsi_status = rq->cdb_len > 16 ? x->ex.cdb32.ScsiStatus : x->ex.cdb16.ScsiStatus;
-        *xfer = x->srb.DataTransferLength;
-    } else {
-        *srb_status = rq->srb.classic.SrbStatus;
-        *scsi_status = rq->srb.classic.ScsiStatus;
-        *xfer = rq->srb.classic.DataTransferLength;
-    }
+    *srb_status = SrbGetSrbStatus(rq->srb);
+    *scsi_status = SrbGetScsiStatus(rq->srb);
+    *xfer = SrbGetDataTransferLength(rq->srb);
 }
 
 /* ---- the request state machine ------------------------------------------ */
@@ -456,12 +385,9 @@ static bool blk_submit(struct blk_req *rq)
 {
     struct ustor_blk_dev *dev = rq->dev;
     memset(rq->sense, 0, sizeof(rq->sense));
-    if (dev->t.srbex)
-        blk_build_ex(rq);
-    else
-        blk_build_classic(rq);
+    blk_build_srb(rq);
     rq->phase = BLK_PH_INFLIGHT;
-    int r = dev->t.submit(dev->t.tctx, &rq->srb, blk_srb_done, rq);
+    int r = dev->t.submit(dev->t.tctx, rq->srb, blk_srb_done, rq);
     if (r == 0)
         return false; /* rq belongs to the completion now */
     /* Not accepted, so no completion will come: rq is still ours. */
