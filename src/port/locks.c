@@ -150,7 +150,8 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
     /* Half-duplex StartIo holds every lock it could want at DIRQL: one
      * report names the cause; the lock is refused (taking it would
      * deadlock or break the IRQL rule). */
-    if (top && top->routine == RR_STARTIO && port_mode(ad) == USTOR_SYNC_HALF_DUPLEX) {
+    /* Table B gives half-duplex StartIo no lock at all (S5.4). */
+    if (top && top->routine == RR_STARTIO && top->cell->may == RL_NONE) {
         port_report(ad, "HalfDuplexStartIo", top->srb,
                     "%s(%s) in half-duplex HwStorStartIo: it already runs synchronized with the ISR "
                     "at DIRQL and may take no lock (SPEC S5.4); the port did not take it", api, lockname);
