@@ -20,7 +20,11 @@ static struct ukern_cpu *g_cpus;
 static unsigned g_nr_cpus;
 static unsigned g_rr_next;
 
-static _Thread_local int tls_cpu = -1;
+/* Always < the CPU count once set (ukern_current_cpu reads it inline). */
+_Thread_local int ukern_tls_cpu = -1;
+_Thread_local unsigned ukern_tls_cpu_generation;
+unsigned ukern_cpu_generation = 1;
+#define tls_cpu ukern_tls_cpu
 _Thread_local bool ukern_tls_in_dpc;
 _Thread_local bool ukern_tls_in_isr;
 
@@ -43,20 +47,27 @@ unsigned ukern_cpu_count(void)
     return __atomic_load_n(&g_nr_cpus, __ATOMIC_ACQUIRE);
 }
 
-ULONG ukern_current_cpu(void)
+ULONG ukern_current_cpu_slow(void)
 {
+    unsigned gen = __atomic_load_n(&ukern_cpu_generation, __ATOMIC_ACQUIRE);
     unsigned n = ukern_cpu_count();
     if (n == 0)
-        return tls_cpu < 0 ? 0 : (ULONG)tls_cpu;
+        return tls_cpu < 0 ? 0 : (ULONG)tls_cpu; /* no CPUs: bound again once they exist */
     if (tls_cpu < 0)
         tls_cpu = (int)(__atomic_fetch_add(&g_rr_next, 1, __ATOMIC_RELAXED) % n);
-    return (ULONG)tls_cpu % n;
+    else
+        tls_cpu = (int)((unsigned)tls_cpu % n); /* the CPU set was rebuilt, maybe smaller */
+    ukern_tls_cpu_generation = gen;
+    return (ULONG)tls_cpu;
 }
 
 void ukern_bind_thread_cpu(ULONG cpu)
 {
+    unsigned gen = __atomic_load_n(&ukern_cpu_generation, __ATOMIC_ACQUIRE);
     unsigned n = ukern_cpu_count();
     tls_cpu = (int)(n ? cpu % n : cpu);
+    /* With no CPUs the binding is reduced modulo the count once they exist. */
+    ukern_tls_cpu_generation = n ? gen : gen - 1;
 }
 
 bool ukern_in_dpc(void)
@@ -196,6 +207,7 @@ int ukern_init(unsigned nr_cpus)
     /* Publish before starting threads: they look themselves up. */
     __atomic_store_n(&g_nr_cpus, nr_cpus, __ATOMIC_RELEASE);
     __atomic_store_n(&g_cpus, cpus, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&ukern_cpu_generation, 1, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < nr_cpus && rc == 0; i++) {
         int e = pthread_create(&cpus[i].dpc_thread, NULL, ukern_dpc_thread_main,
                                &cpus[i]);
@@ -218,6 +230,7 @@ int ukern_init(unsigned nr_cpus)
         cpus_stop(cpus, nr_cpus);
         __atomic_store_n(&g_cpus, NULL, __ATOMIC_RELEASE);
         __atomic_store_n(&g_nr_cpus, 0, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&ukern_cpu_generation, 1, __ATOMIC_RELEASE);
         for (unsigned i = 0; i < nr_cpus; i++)
             cpu_destroy_sync(&cpus[i]);
         free(cpus);
@@ -249,6 +262,7 @@ void ukern_shutdown(void)
     cpus_stop(cpus, n);
     __atomic_store_n(&g_cpus, NULL, __ATOMIC_RELEASE);
     __atomic_store_n(&g_nr_cpus, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&ukern_cpu_generation, 1, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < n; i++)
         cpu_destroy_sync(&cpus[i]);
     free(cpus);

@@ -3,13 +3,9 @@
  */
 #include "ukern_internal.h"
 
-static _Thread_local KIRQL tls_irql = PASSIVE_LEVEL;
+_Thread_local KIRQL ukern_tls_irql = PASSIVE_LEVEL;
+#define tls_irql ukern_tls_irql
 static _Thread_local int tls_critical_regions;
-
-void ukern_irql_set(KIRQL irql)
-{
-    tls_irql = irql;
-}
 
 void ukern_irql_change(KIRQL new_irql, const char *api)
 {
@@ -17,11 +13,6 @@ void ukern_irql_change(KIRQL new_irql, const char *api)
     tls_irql = new_irql;
     if (old != new_irql && ukern_hooks.irql_changed)
         ukern_hooks.irql_changed(old, new_irql, api);
-}
-
-KIRQL ukern_irql_get(void)
-{
-    return tls_irql;
 }
 
 KIRQL KeGetCurrentIrql(VOID)

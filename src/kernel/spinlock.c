@@ -73,7 +73,8 @@ static _Thread_local struct held_entry *tls_held_p; /* off static TLS: ukern_tls
     (tls_held_p ? tls_held_p                                                              \
                 : (struct held_entry *)ukern_tls_block((void **)&tls_held_p,             \
                                                        sizeof(struct held_entry) * HELD_MAX))
-static _Thread_local unsigned tls_held_count;
+_Thread_local unsigned ukern_tls_held_count;
+#define tls_held_count ukern_tls_held_count
 
 bool ukern_held_contains(const void *obj)
 {
@@ -121,11 +122,6 @@ unsigned ukern_held_spin_locks(const void **out, unsigned max)
         n++;
     }
     return n;
-}
-
-unsigned ukern_held_count(void)
-{
-    return tls_held_count;
 }
 
 void ukern_held_release_from(unsigned keep,

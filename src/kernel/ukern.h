@@ -42,8 +42,19 @@ int ukern_init(unsigned nr_cpus);
 void ukern_shutdown(void);
 unsigned ukern_cpu_count(void);
 
-/* Simulated CPU of the calling thread. */
-ULONG ukern_current_cpu(void);
+/* Simulated CPU of the calling thread.  Inline: the request path asks
+ * several times per I/O; the slow half binds an unbound thread. */
+extern _Thread_local int ukern_tls_cpu;
+extern _Thread_local unsigned ukern_tls_cpu_generation;
+extern unsigned ukern_cpu_generation; /* changes whenever the CPU set is rebuilt */
+ULONG ukern_current_cpu_slow(void);
+static inline ULONG ukern_current_cpu(void)
+{
+    int c = ukern_tls_cpu;
+    if (c >= 0 && ukern_tls_cpu_generation == __atomic_load_n(&ukern_cpu_generation, __ATOMIC_RELAXED))
+        return (ULONG)c;
+    return ukern_current_cpu_slow();
+}
 void ukern_bind_thread_cpu(ULONG cpu);
 /* True on a DPC thread while it runs a DPC, on an interrupt thread while it
  * runs an ISR. */
@@ -67,11 +78,18 @@ uint64_t ukern_now_coarse_ns(void);
 
 /* Sets the calling thread's IRQL without any check (thread entry points,
  * and the port restoring state after a miniport broke SpChangeIrql). */
-void ukern_irql_set(KIRQL irql);
+extern _Thread_local KIRQL ukern_tls_irql;
+static inline void ukern_irql_set(KIRQL irql)
+{
+    ukern_tls_irql = irql;
+}
 /* The calling thread's IRQL, for the port's own use: unlike
  * KeGetCurrentIrql it is not a miniport-visible API, so the verifier's
  * API hooks do not see it (and it costs no hook branch). */
-KIRQL ukern_irql_get(void);
+static inline KIRQL ukern_irql_get(void)
+{
+    return ukern_tls_irql;
+}
 
 /* ---- spin locks (the word behind KSPIN_LOCK) ------------------------- */
 
@@ -239,7 +257,11 @@ extern struct ukern_hooks ukern_hooks;
 
 /* Kernel locks (Ke spin locks, queued locks, interrupt locks taken by
  * KeSynchronizeExecution) this thread holds, in acquisition order. */
-unsigned ukern_held_count(void);
+extern _Thread_local unsigned ukern_tls_held_count;
+static inline unsigned ukern_held_count(void)
+{
+    return ukern_tls_held_count;
+}
 /* Releases every kernel lock this thread took after its first `keep`,
  * newest first, telling report() about each before releasing it: how the
  * port recovers when a miniport routine returns holding one. */

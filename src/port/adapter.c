@@ -24,6 +24,11 @@ struct ustor_adapter *port_adapter_from_devext(PVOID devext)
 {
     if (!devext)
         return NULL;
+    /* Almost always the adapter whose routine is running on this thread
+     * (live while its frame is). */
+    const struct port_frame *top = port_thread()->top;
+    if (top && top->ad->devext == devext)
+        return top->ad;
     for (unsigned i = 0; i < MAX_ADAPTERS; i++) {
         struct ustor_adapter *ad = __atomic_load_n(&live[i], __ATOMIC_ACQUIRE);
         if (ad && ad->devext == devext)
@@ -257,15 +262,16 @@ static int setup_requests(struct ustor_adapter *ad)
         /* Contiguous slices per CPU: requests used on different CPUs do
          * not share cache lines. */
         struct port_free_list *fl = &ad->free_lists[(uint64_t)i * ad->nr_free_lists / ad->nr_reqs];
-        r->next = fl->head;
-        fl->head = r;
+        r->free_next = (uint32_t)fl->top;
+        fl->top = i + 1;
     }
     ad->nr_paths = ad->config.NumberOfBuses ? ad->config.NumberOfBuses : 1;
     ad->nr_targets = ad->config.MaximumNumberOfTargets ? ad->config.MaximumNumberOfTargets : 1;
     ad->nr_luns = ad->config.MaximumNumberOfLogicalUnits ? ad->config.MaximumNumberOfLogicalUnits : 1;
     ad->nr_lun_slots = ad->nr_paths * ad->nr_targets * ad->nr_luns;
     ad->luns = calloc(ad->nr_lun_slots, sizeof(*ad->luns));
-    return ad->luns ? 0 : -ENOMEM;
+    ad->lun_list = calloc(ad->nr_lun_slots, sizeof(*ad->lun_list));
+    return ad->luns && ad->lun_list ? 0 : -ENOMEM;
 }
 
 /* Everything the StorPort routines of bus.c / memory.c / worker.c keep on
@@ -301,6 +307,7 @@ static void free_adapter(struct ustor_adapter *ad)
             }
         free(ad->luns);
     }
+    free(ad->lun_list);
     for (uint32_t i = 0; ad->reqs && i < ad->nr_reqs; i++)
         free(ad->reqs[i].sg);
     free(ad->reqs);
@@ -335,6 +342,7 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    ad->clock_ns = ukern_now_coarse_ns();
     static volatile LONG adapter_seq;
     /* Per-CPU request lists and counters: one per simulated CPU. */
     ad->nr_free_lists = ukern_cpu_count() ? ukern_cpu_count() : 1;
@@ -447,7 +455,7 @@ static void sleep_ms(unsigned ms)
 /* Waits until the miniport holds nothing; false after grace_ms. */
 static bool wait_outstanding(struct ustor_adapter *ad, unsigned grace_ms)
 {
-    for (unsigned waited = 0; port_count_sum(ad, outstanding) > 0; waited++) {
+    for (unsigned waited = 0; port_outstanding(ad) > 0; waited++) {
         if (waited >= grace_ms)
             return false;
         sleep_ms(1);
@@ -482,7 +490,7 @@ void ustor_adapter_destroy(ustor_adapter *ad)
     if (!wait_outstanding(ad, USTOR_SHUTDOWN_GRACE_MS))
         force_complete_outstanding(ad);
     /* Callbacks still running on other threads finish before teardown. */
-    for (unsigned i = 0; port_count_sum(ad, in_port) > 0 && i < 10000; i++) {
+    for (unsigned i = 0; port_in_port(ad) > 0 && i < 10000; i++) {
         ukern_dpc_flush();
         sleep_ms(1);
     }

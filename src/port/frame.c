@@ -16,12 +16,12 @@
 
 /* The thread's port state lives in a heap block reached through one
  * thread-local pointer (see ukern_tls_block). */
-static _Thread_local struct port_thread *tls_p;
-#define tls (*(tls_p ? tls_p : (struct port_thread *)ukern_tls_block((void **)&tls_p, sizeof(struct port_thread))))
+_Thread_local struct port_thread *port_tls_thread;
+#define tls (*port_thread())
 
-struct port_thread *port_thread(void)
+struct port_thread *port_thread_first(void)
 {
-    return &tls;
+    return ukern_tls_block((void **)&port_tls_thread, sizeof(struct port_thread));
 }
 
 void port_set_error(const char *fmt, ...)
@@ -162,34 +162,36 @@ bool port_report(struct ustor_adapter *ad, const char *rule, const void *srb, co
 void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules_routine r,
                       const struct rules_cell *cell, void *srb, bool take_locks)
 {
+    struct port_thread *pt = &tls;
+    KIRQL irql = ukern_irql_get();
     f->ad = ad;
     f->routine = r;
     f->cell = cell;
     f->srb = srb;
-    f->held_at_entry = tls.nheld;
-    f->saved_irql = ukern_irql_get();
+    f->held_at_entry = pt->nheld;
+    f->saved_irql = irql;
     if (take_locks) {
         /* S4.4: StartIo before Interrupt. */
         if (cell->held & RL_BIT(RL_STARTIO)) {
-            if (ukern_irql_get() < DISPATCH_LEVEL)
-                ukern_irql_set(DISPATCH_LEVEL);
+            if (irql < DISPATCH_LEVEL)
+                ukern_irql_set(irql = DISPATCH_LEVEL);
             port_startio_lock(ad);
         }
         if (cell->held & RL_BIT(RL_INTERRUPT)) {
-            if (ukern_irql_get() < ad->dirql)
-                ukern_irql_set(ad->dirql);
+            if (irql < ad->dirql)
+                ukern_irql_set(irql = ad->dirql);
             port_interrupt_lock_all(ad);
         }
-        ukern_irql_set(rules_irql_value(cell->irql, ad->dirql));
+        ukern_irql_set(irql = rules_irql_value(cell->irql, ad->dirql));
     }
-    f->held_after_port = tls.nheld;
+    f->held_after_port = pt->nheld;
     f->ke_held_at_entry = ukern_held_count();
-    f->entry_irql = ukern_irql_get();
-    f->prev = tls.top;
-    tls.top = f;
-    if (!rules_irql_ok(cell->irql, f->entry_irql, ad->dirql))
+    f->entry_irql = irql;
+    f->prev = pt->top;
+    pt->top = f;
+    if (!rules_irql_ok(cell->irql, irql, ad->dirql))
         port_report(ad, "RoutineIrql", srb, "%s entered at IRQL %u; the rules table says %s (DIRQL is %u)",
-                    rules_routines[r].name, f->entry_irql, rules_irql_name(cell->irql), ad->dirql);
+                    rules_routines[r].name, irql, rules_irql_name(cell->irql), ad->dirql);
     f->t0 = ad->cfg.collect_stats ? ukern_now_ns() : 0;
 }
 
@@ -211,6 +213,17 @@ static void release_leftover(struct port_held_lock *h)
         ukern_spin_release_raw((PKSPIN_LOCK)h->id);
         break;
     }
+}
+
+/* --stats: calls, total and longest time per routine. */
+static void routine_stat(struct ustor_adapter *ad, enum rules_routine r, uint64_t dt)
+{
+    __atomic_fetch_add(&ad->routine_stats[r].calls, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ad->routine_stats[r].total_ns, dt, __ATOMIC_RELAXED);
+    uint64_t mx = __atomic_load_n(&ad->routine_stats[r].max_ns, __ATOMIC_RELAXED);
+    while (dt > mx && !__atomic_compare_exchange_n(&ad->routine_stats[r].max_ns, &mx, dt, true,
+                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 struct leftover_ctx {
@@ -236,31 +249,25 @@ static void report_ke_leftover(const void *obj, enum ukern_lock_api api, void *c
 
 void port_frame_leave(struct port_frame *f, bool release_locks)
 {
+    struct port_thread *pt = &tls;
     struct ustor_adapter *ad = f->ad;
-    const char *name = rules_routines[f->routine].name;
     KIRQL now = ukern_irql_get();
 
-    if (f->t0) {
-        uint64_t dt = ukern_now_ns() - f->t0;
-        __atomic_fetch_add(&ad->routine_stats[f->routine].calls, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&ad->routine_stats[f->routine].total_ns, dt, __ATOMIC_RELAXED);
-        uint64_t mx = __atomic_load_n(&ad->routine_stats[f->routine].max_ns, __ATOMIC_RELAXED);
-        while (dt > mx && !__atomic_compare_exchange_n(&ad->routine_stats[f->routine].max_ns, &mx, dt,
-                                                        true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-            ;
-    }
+    if (f->t0)
+        routine_stat(ad, f->routine, ukern_now_ns() - f->t0);
 
     if (now != f->entry_irql) {
         port_report(ad, "SpChangeIrql", f->srb, "%s returned at IRQL %u but was called at IRQL %u",
-                    name, now, f->entry_irql);
+                    rules_routines[f->routine].name, now, f->entry_irql);
         ukern_irql_set(f->entry_irql);
     }
-    if (tls.nheld > f->held_after_port) {
+    if (pt->nheld > f->held_after_port) {
         char locks[512];
-        port_report(ad, "StorPortSpinLock", f->srb, "%s returned still holding %u lock(s): %s", name,
-                    tls.nheld - f->held_after_port, port_held_describe(locks, sizeof(locks)));
-        while (tls.nheld > f->held_after_port) {
-            struct port_held_lock h = tls.held[--tls.nheld];
+        port_report(ad, "StorPortSpinLock", f->srb, "%s returned still holding %u lock(s): %s",
+                    rules_routines[f->routine].name, pt->nheld - f->held_after_port,
+                    port_held_describe(locks, sizeof(locks)));
+        while (pt->nheld > f->held_after_port) {
+            struct port_held_lock h = pt->held[--pt->nheld];
             release_leftover(&h);
         }
     }
@@ -268,7 +275,7 @@ void port_frame_leave(struct port_frame *f, bool release_locks)
         struct leftover_ctx c = { f };
         ukern_held_release_from(f->ke_held_at_entry, report_ke_leftover, &c);
     }
-    tls.top = f->prev;
+    pt->top = f->prev;
 
     if (release_locks) {
         if (f->cell->held & RL_BIT(RL_INTERRUPT))
@@ -277,6 +284,6 @@ void port_frame_leave(struct port_frame *f, bool release_locks)
             port_startio_unlock(ad);
         ukern_irql_set(f->saved_irql);
     }
-    if (tls.top == NULL && tls.hold_drain == 0)
+    if (pt->top == NULL && pt->hold_drain == 0)
         port_drain_completions();
 }

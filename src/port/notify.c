@@ -234,7 +234,7 @@ STORPORT_API BOOLEAN StorPortBusy(PVOID HwDeviceExtension, ULONG RequestsToCompl
         return FALSE;
     /* Busy until that many requests complete; never more than are out,
      * or the adapter would stay busy forever. */
-    LONG64 out = port_count_sum(ad, outstanding);
+    LONG64 out = port_outstanding(ad);
     LONG n = (LONG)(RequestsToComplete < (ULONG)out ? RequestsToComplete : (ULONG)out);
     __atomic_store_n(&ad->busy_until_completions, n, __ATOMIC_RELEASE);
     return TRUE;
@@ -315,7 +315,7 @@ STORPORT_API BOOLEAN StorPortPauseDevice(PVOID HwDeviceExtension, UCHAR PathId, 
         return FALSE;
     ukern_spin_acquire_raw(&l->lock);
     l->pause_until_ns = ukern_now_ns() + (uint64_t)Timeout * 1000000000ull;
-    l->paused = true;
+    __atomic_store_n(&l->paused, true, __ATOMIC_SEQ_CST);
     ukern_spin_release_raw(&l->lock);
     return TRUE;
 }
@@ -327,7 +327,7 @@ STORPORT_API BOOLEAN StorPortResumeDevice(PVOID HwDeviceExtension, UCHAR PathId,
     if (!l)
         return FALSE;
     ukern_spin_acquire_raw(&l->lock);
-    l->paused = false;
+    __atomic_store_n(&l->paused, false, __ATOMIC_SEQ_CST);
     ukern_spin_release_raw(&l->lock);
     kick_later_or_now(ad);
     return TRUE;
@@ -346,7 +346,7 @@ STORPORT_API BOOLEAN StorPortSetDeviceQueueDepth(PVOID HwDeviceExtension, UCHAR 
         return FALSE;
     }
     ukern_spin_acquire_raw(&l->lock);
-    l->depth = Depth;
+    __atomic_store_n(&l->depth, Depth, __ATOMIC_SEQ_CST);
     ukern_spin_release_raw(&l->lock);
     kick_later_or_now(ad);
     return TRUE;

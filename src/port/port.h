@@ -86,6 +86,7 @@ struct port_request {
     void *cb_ctx;
     volatile int state;             /* enum port_req_state */
     uint32_t index;
+    uint32_t free_next;             /* free list: index + 1 of the next, 0 at the end */
     uint32_t timeout_s;
     uint32_t dtl_at_start;          /* DataTransferLength when handed over */
     uint32_t busy_count;
@@ -172,6 +173,12 @@ struct ustor_adapter {
     KDPC watchdog_dpc;
     PHW_PASSIVE_INITIALIZE_ROUTINE passive_init;
 
+    /* The port's clock for request time stamps, advanced by the watchdog
+     * every PORT_WATCHDOG_MS: reading it costs a load, where a clock read
+     * costs a few nanoseconds on every I/O.  Timeouts are counted in its
+     * ticks, as Storport counts them in its one-second timer's. */
+    volatile uint64_t clock_ns;
+
     /* flow control */
     volatile LONG busy_until_completions;  /* StorPortBusy */
     volatile LONG paused;                  /* StorPortPause */
@@ -181,27 +188,31 @@ struct ustor_adapter {
     uint32_t nr_paths, nr_targets, nr_luns;
     struct port_lun **luns;         /* [path][target][lun], created on first use */
     uint32_t nr_lun_slots;
+    struct port_lun **lun_list;     /* the created ones, in creation order */
+    volatile uint32_t nr_lun_list;
 
     /* requests */
     struct port_request *reqs;
     uint32_t nr_reqs;
     uint8_t *ext_pool;
-    /* Free requests, one list per simulated CPU so that submitters on
-     * different CPUs do not share a lock; an empty list steals from the
-     * others. */
+    /* Free requests, one lock-free stack per simulated CPU so that
+     * submitters on different CPUs do not share a line; an empty stack
+     * steals from the others.  top = (tag << 32) | (index + 1), 0 when
+     * empty; the tag, bumped on every change, defeats ABA. */
     struct port_free_list {
-        KSPIN_LOCK lock;
-        struct port_request *head;
+        volatile uint64_t top;
     } __attribute__((aligned(64))) free_lists[PORT_MAX_FREE_LISTS];
     unsigned nr_free_lists;
     /* Per-I/O counters, one cache line per simulated CPU so that
      * submitters and completers on different CPUs do not bounce a shared
-     * line; a slot may go negative, the sum is the value
-     * (port_count_sum). */
+     * line; the sum over CPUs is the value (port_count_sum).  Requests
+     * in the port (submitted, callback not yet returned) are submitted -
+     * released; those the miniport holds are counted per LUN
+     * (port_outstanding). */
     struct port_cpu_counts {
-        volatile LONG64 outstanding; /* handed to the miniport, not completed */
-        volatile LONG64 in_port;     /* submitted, callback not yet run */
-        volatile uint64_t submitted, completed;
+        volatile uint64_t submitted;   /* accepted by ustor_submit_srb */
+        volatile uint64_t completed;   /* completion callback about to run */
+        volatile uint64_t released;    /* completion callback returned */
     } __attribute__((aligned(64))) counts[PORT_MAX_FREE_LISTS];
 
     /* completions handed from ISR context to the completion DPC */
@@ -262,7 +273,14 @@ struct port_thread {
     char last_error[512];
 };
 
-struct port_thread *port_thread(void);
+/* The calling thread's port state; inline, as every routine call asks. */
+extern _Thread_local struct port_thread *port_tls_thread;
+struct port_thread *port_thread_first(void); /* allocates it */
+static inline struct port_thread *port_thread(void)
+{
+    struct port_thread *pt = port_tls_thread;
+    return pt ? pt : port_thread_first();
+}
 
 /* Runs a miniport routine's prologue / epilogue: takes the table-A locks
  * (unless already held by the caller, as for ISRs), raises to the
@@ -317,10 +335,19 @@ const char *port_mode_name(enum ustor_sync_mode m);
 void port_request_complete(struct ustor_adapter *ad, void *srb);  /* RequestComplete */
 void port_drain_completions(void);
 
+/* The calling thread's slot in the adapter's per-CPU arrays.  The CPU
+ * count cannot change while an adapter lives, so the division is only
+ * for a thread bound before a rebuild. */
+static inline unsigned port_cpu_slot(const struct ustor_adapter *ad)
+{
+    unsigned c = ukern_current_cpu();
+    return c < ad->nr_free_lists ? c : c % ad->nr_free_lists;
+}
+
 /* This CPU's counters, and the sum of one counter over all CPUs. */
 static inline struct port_cpu_counts *port_counts(struct ustor_adapter *ad)
 {
-    return &ad->counts[ukern_current_cpu() % ad->nr_free_lists];
+    return &ad->counts[port_cpu_slot(ad)];
 }
 #define port_count_sum(ad, field)                                                \
     __extension__({                                                              \
@@ -329,6 +356,10 @@ static inline struct port_cpu_counts *port_counts(struct ustor_adapter *ad)
             _sum += (LONG64)__atomic_load_n(&(ad)->counts[_i].field, __ATOMIC_ACQUIRE); \
         _sum;                                                                    \
     })
+/* Requests the miniport holds (handed to it, not completed), and requests
+ * in the port at all (submitted, callback not yet returned). */
+LONG64 port_outstanding(struct ustor_adapter *ad);
+#define port_in_port(ad) ((LONG64)(port_count_sum(ad, submitted) - port_count_sum(ad, released)))
 void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2);
 void port_kick_all(struct ustor_adapter *ad);
 void port_kick_lun(struct port_lun *lun);

@@ -56,19 +56,26 @@ static void *srb_get_original(void *srb)
 
 /* ---- pool ----------------------------------------------------------- */
 
+static struct port_request *pool_pop(struct ustor_adapter *ad, struct port_free_list *fl)
+{
+    uint64_t top = __atomic_load_n(&fl->top, __ATOMIC_ACQUIRE);
+    while ((uint32_t)top) {
+        struct port_request *r = &ad->reqs[(uint32_t)top - 1];
+        /* r may be popped and pushed again meanwhile: then the tag has
+         * moved and the exchange fails. */
+        uint64_t next = ((top >> 32) + 1) << 32 | __atomic_load_n(&r->free_next, __ATOMIC_RELAXED);
+        if (__atomic_compare_exchange_n(&fl->top, &top, next, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+            return r;
+    }
+    return NULL;
+}
+
 static struct port_request *pool_get(struct ustor_adapter *ad)
 {
     unsigned n = ad->nr_free_lists;
-    unsigned home = ukern_current_cpu() % n;
-    for (unsigned k = 0; k < n; k++) {
-        struct port_free_list *fl = &ad->free_lists[(home + k) % n];
-        if (!__atomic_load_n(&fl->head, __ATOMIC_RELAXED))
-            continue;
-        ukern_spin_acquire_raw(&fl->lock);
-        struct port_request *r = fl->head;
-        if (r) /* atomic: the unlocked emptiness peek above reads it */
-            __atomic_store_n(&fl->head, r->next, __ATOMIC_RELAXED);
-        ukern_spin_release_raw(&fl->lock);
+    unsigned home = port_cpu_slot(ad);
+    for (unsigned k = 0, i = home; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+        struct port_request *r = pool_pop(ad, &ad->free_lists[i]);
         if (r)
             return r;
     }
@@ -77,11 +84,13 @@ static struct port_request *pool_get(struct ustor_adapter *ad)
 
 static void pool_put(struct ustor_adapter *ad, struct port_request *r)
 {
-    struct port_free_list *fl = &ad->free_lists[ukern_current_cpu() % ad->nr_free_lists];
-    ukern_spin_acquire_raw(&fl->lock);
-    r->next = fl->head;
-    __atomic_store_n(&fl->head, r, __ATOMIC_RELAXED);
-    ukern_spin_release_raw(&fl->lock);
+    struct port_free_list *fl = &ad->free_lists[port_cpu_slot(ad)];
+    uint64_t top = __atomic_load_n(&fl->top, __ATOMIC_RELAXED);
+    uint64_t next;
+    do {
+        __atomic_store_n(&r->free_next, (uint32_t)top, __ATOMIC_RELAXED);
+        next = ((top >> 32) + 1) << 32 | (r->index + 1);
+    } while (!__atomic_compare_exchange_n(&fl->top, &top, next, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 struct port_request *port_request_from_srb(struct ustor_adapter *ad, void *srb)
@@ -127,17 +136,39 @@ struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target
         free(l);
         return expected;
     }
+    /* Each slot is won once, so the list has room. */
+    uint32_t at = __atomic_fetch_add(&ad->nr_lun_list, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&ad->lun_list[at], l, __ATOMIC_RELEASE);
     return l;
 }
 
-static bool can_start(struct port_lun *l)
+LONG64 port_outstanding(struct ustor_adapter *ad)
+{
+    LONG64 sum = 0;
+    uint32_t n = __atomic_load_n(&ad->nr_lun_list, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        struct port_lun *l = __atomic_load_n(&ad->lun_list[i], __ATOMIC_ACQUIRE);
+        if (l) /* NULL: counted but not yet stored, so it holds nothing */
+            sum += __atomic_load_n(&l->outstanding, __ATOMIC_SEQ_CST);
+    }
+    return sum;
+}
+
+/* Everything but the LUN's depth: adapter running, nothing paused or busy. */
+static bool may_start(struct port_lun *l)
 {
     struct ustor_adapter *ad = l->ad;
     return __atomic_load_n(&ad->state, __ATOMIC_ACQUIRE) == AD_RUNNING &&
            !__atomic_load_n(&ad->paused, __ATOMIC_ACQUIRE) &&
-           __atomic_load_n(&ad->busy_until_completions, __ATOMIC_ACQUIRE) <= 0 && !l->paused &&
-           __atomic_load_n(&l->busy_until_completions, __ATOMIC_SEQ_CST) == 0 &&
-           __atomic_load_n(&l->outstanding, __ATOMIC_SEQ_CST) < l->depth;
+           __atomic_load_n(&ad->busy_until_completions, __ATOMIC_ACQUIRE) <= 0 &&
+           !__atomic_load_n(&l->paused, __ATOMIC_SEQ_CST) &&
+           __atomic_load_n(&l->busy_until_completions, __ATOMIC_SEQ_CST) == 0;
+}
+
+static bool can_start(struct port_lun *l)
+{
+    return may_start(l) &&
+           __atomic_load_n(&l->outstanding, __ATOMIC_SEQ_CST) < __atomic_load_n(&l->depth, __ATOMIC_SEQ_CST);
 }
 
 /* ---- starting a request ---------------------------------------------- */
@@ -150,9 +181,8 @@ static void start_request(struct port_request *r)
     struct port_thread *pt = port_thread();
     void *srb = r->srb;
 
-    __atomic_store_n(&r->start_ns, ukern_now_coarse_ns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&r->start_ns, __atomic_load_n(&ad->clock_ns, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
     r->dtl_at_start = SrbGetDataTransferLength(srb);
-    __atomic_fetch_add(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&r->state, REQ_OUTSTANDING, __ATOMIC_RELEASE);
 
     /* Completions the routines make are drained after both calls, so the
@@ -380,7 +410,7 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
     __atomic_store_n(&r->timed_out, 0, __ATOMIC_RELAXED);
     r->status_override = 0;
     r->cur_ext = 0;
-    r->submit_ns = ukern_now_coarse_ns();
+    r->submit_ns = __atomic_load_n(&ad->clock_ns, __ATOMIC_RELAXED);
     ULONG to = SrbGetTimeOutValue(srb);
     __atomic_store_n(&r->timeout_s, to ? to : PORT_DEFAULT_TIMEOUT_S, __ATOMIC_RELAXED);
     if (ad->srb_ext_size)
@@ -389,19 +419,20 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
     srb_set_original(srb, r);
     SrbSetSrbStatus(srb, SRB_STATUS_PENDING);
 
-    struct port_cpu_counts *cc = port_counts(ad);
-    __atomic_fetch_add(&cc->in_port, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&cc->submitted, 1, __ATOMIC_RELAXED);
-    /* Straight to the miniport when nothing waits ahead of it (one LUN
-     * lock instead of queue-then-kick); otherwise at the tail, in order. */
-    ukern_spin_acquire_raw(&l->lock);
-    if (!l->qhead && can_start(l)) {
-        __atomic_fetch_add(&l->outstanding, 1, __ATOMIC_SEQ_CST);
-        ukern_spin_release_raw(&l->lock);
-        start_request(r);
-        return 0;
+    __atomic_fetch_add(&port_counts(ad)->submitted, 1, __ATOMIC_RELAXED);
+    /* Straight to the miniport when nothing waits ahead of it, without
+     * the LUN lock: claim a slot of the LUN's depth, then look again
+     * that nobody queued meanwhile.  Otherwise give the slot back and
+     * queue at the tail; the kick after queueing starts whatever the
+     * slot, briefly claimed, kept another submitter from starting. */
+    if (!__atomic_load_n(&l->qhead, __ATOMIC_SEQ_CST) && may_start(l)) {
+        uint32_t out = __atomic_fetch_add(&l->outstanding, 1, __ATOMIC_SEQ_CST);
+        if (out < __atomic_load_n(&l->depth, __ATOMIC_SEQ_CST) && !__atomic_load_n(&l->qhead, __ATOMIC_SEQ_CST)) {
+            start_request(r);
+            return 0;
+        }
+        __atomic_fetch_sub(&l->outstanding, 1, __ATOMIC_SEQ_CST);
     }
-    ukern_spin_release_raw(&l->lock);
     lun_enqueue(l, r, false);
     port_kick_lun(l);
     return 0;
@@ -506,7 +537,7 @@ static void finish(struct port_request *r)
                         SrbGetDataTransferLength(srb));
             SrbSetDataTransferLength(srb, r->dtl_at_start);
         }
-        if (ukern_now_coarse_ns() - r->submit_ns < (uint64_t)r->timeout_s * 1000000000ull &&
+        if (__atomic_load_n(&ad->clock_ns, __ATOMIC_RELAXED) - r->submit_ns < (uint64_t)r->timeout_s * 1000000000ull &&
             __atomic_load_n(&ad->state, __ATOMIC_ACQUIRE) != AD_STOPPING) {
             /* S5.7: drop the extension, give a fresh one, send again. */
             __atomic_fetch_add(&ad->n_busy, 1, __ATOMIC_RELAXED);
@@ -519,7 +550,6 @@ static void finish(struct port_request *r)
             }
             r->busy_count++;
             SrbSetSrbStatus(srb, SRB_STATUS_PENDING);
-            __atomic_fetch_sub(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
             __atomic_fetch_sub(&l->outstanding, 1, __ATOMIC_SEQ_CST);
             lun_enqueue(l, r, true);
             port_kick_lun(l);
@@ -538,7 +568,6 @@ static void finish(struct port_request *r)
         r->data_phys = 0;
     }
 
-    __atomic_fetch_sub(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
     LONG busy = __atomic_load_n(&ad->busy_until_completions, __ATOMIC_ACQUIRE);
     if (busy > 0)
         __atomic_fetch_sub(&ad->busy_until_completions, 1, __ATOMIC_ACQ_REL);
@@ -565,7 +594,7 @@ static void finish(struct port_request *r)
     pool_put(ad, r);
 
     cb(ctx, srb, status);
-    __atomic_fetch_sub(&port_counts(ad)->in_port, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&port_counts(ad)->released, 1, __ATOMIC_RELEASE);
     port_kick_lun(l);
 }
 
@@ -659,7 +688,6 @@ void port_abort_queued(struct ustor_adapter *ad, UCHAR status)
         ukern_spin_release_raw(&l->lock);
         while (q) {
             struct port_request *next = q->next;
-            __atomic_fetch_add(&port_counts(ad)->outstanding, 1, __ATOMIC_RELAXED);
             __atomic_store_n(&q->state, REQ_OUTSTANDING, __ATOMIC_RELEASE);
             complete_by_port(q, status);
             q = next;
@@ -680,7 +708,9 @@ void port_reset_bus(struct ustor_adapter *ad, ULONG path)
 
 void port_watchdog_scan(struct ustor_adapter *ad)
 {
-    uint64_t now = ukern_now_coarse_ns(); /* the clock the time stamps use */
+    /* Advance the clock the time stamps read (see clock_ns). */
+    uint64_t now = ukern_now_coarse_ns();
+    __atomic_store_n(&ad->clock_ns, now, __ATOMIC_RELAXED);
     struct port_thread *pt = port_thread();
 
     if (__atomic_load_n(&ad->paused, __ATOMIC_ACQUIRE) && now >= __atomic_load_n(&ad->pause_until_ns, __ATOMIC_RELAXED)) {
@@ -694,7 +724,7 @@ void port_watchdog_scan(struct ustor_adapter *ad)
             continue;
         ukern_spin_acquire_raw(&l->lock);
         if (l->paused && now >= l->pause_until_ns) {
-            l->paused = false;
+            __atomic_store_n(&l->paused, false, __ATOMIC_SEQ_CST);
             any_lun_resumed = true;
         }
         ukern_spin_release_raw(&l->lock);
@@ -710,8 +740,11 @@ void port_watchdog_scan(struct ustor_adapter *ad)
             continue;
         uint64_t started = __atomic_load_n(&r->start_ns, __ATOMIC_RELAXED);
         uint32_t timeout_s = __atomic_load_n(&r->timeout_s, __ATOMIC_RELAXED);
-        /* started > now: the slot was recycled and restarted meanwhile. */
-        if (started > now || now - started <= (uint64_t)timeout_s * 1000000000ull ||
+        /* started > now: the slot was recycled and restarted meanwhile.
+         * A stamp is up to one tick older than the start it marks, so a
+         * tick is added: a request never times out early. */
+        if (started > now ||
+            now - started <= (uint64_t)timeout_s * 1000000000ull + PORT_WATCHDOG_MS * 1000000ull ||
             __atomic_load_n(&r->timed_out, __ATOMIC_RELAXED))
             continue;
         struct port_lun *l = __atomic_load_n(&r->lun, __ATOMIC_RELAXED);

@@ -103,40 +103,6 @@ const struct rules_cell *rules_adapter_control(SCSI_ADAPTER_CONTROL_TYPE type,
     }
 }
 
-const struct rules_cell *rules_cell(enum rules_routine r, enum ustor_sync_mode mode)
-{
-    return &rules_routines[r].mode[mode];
-}
-
-KIRQL rules_irql_value(enum rules_irql irql, KIRQL dirql)
-{
-    switch (irql) {
-    case RI_PASSIVE:
-        return PASSIVE_LEVEL;
-    case RI_DIRQL:
-        return dirql;
-    case RI_DISPATCH:
-    case RI_UPTO_DISPATCH:
-    default:
-        return DISPATCH_LEVEL;
-    }
-}
-
-bool rules_irql_ok(enum rules_irql irql, KIRQL observed, KIRQL dirql)
-{
-    switch (irql) {
-    case RI_PASSIVE:
-        return observed == PASSIVE_LEVEL;
-    case RI_DISPATCH:
-        return observed == DISPATCH_LEVEL;
-    case RI_DIRQL:
-        return observed == dirql;
-    case RI_UPTO_DISPATCH:
-        return observed <= DISPATCH_LEVEL;
-    }
-    return false;
-}
-
 const char *rules_irql_name(enum rules_irql irql)
 {
     switch (irql) {

@@ -94,16 +94,46 @@ extern const struct rules_lock_row rules_locks[RL_COUNT];
 const struct rules_cell *rules_adapter_control(SCSI_ADAPTER_CONTROL_TYPE type,
                                                enum ustor_sync_mode mode);
 
-const struct rules_cell *rules_cell(enum rules_routine r, enum ustor_sync_mode mode);
+/* Inline: the dispatcher asks on every I/O.  The data stays in rules.c. */
+static inline const struct rules_cell *rules_cell(enum rules_routine r, enum ustor_sync_mode mode)
+{
+    return &rules_routines[r].mode[mode];
+}
 static inline rules_lockset rules_port_held(enum rules_routine r, enum ustor_sync_mode m)
 {
     return rules_cell(r, m)->held;
 }
 
 /* The IRQL the port calls at, given the adapter's DIRQL. */
-KIRQL rules_irql_value(enum rules_irql irql, KIRQL dirql);
+static inline KIRQL rules_irql_value(enum rules_irql irql, KIRQL dirql)
+{
+    switch (irql) {
+    case RI_PASSIVE:
+        return PASSIVE_LEVEL;
+    case RI_DIRQL:
+        return dirql;
+    case RI_DISPATCH:
+    case RI_UPTO_DISPATCH:
+    default:
+        return DISPATCH_LEVEL;
+    }
+}
+
 /* Whether an observed IRQL satisfies a routine's IRQL rule. */
-bool rules_irql_ok(enum rules_irql irql, KIRQL observed, KIRQL dirql);
+static inline bool rules_irql_ok(enum rules_irql irql, KIRQL observed, KIRQL dirql)
+{
+    switch (irql) {
+    case RI_PASSIVE:
+        return observed == PASSIVE_LEVEL;
+    case RI_DISPATCH:
+        return observed == DISPATCH_LEVEL;
+    case RI_DIRQL:
+        return observed == dirql;
+    case RI_UPTO_DISPATCH:
+        return observed <= DISPATCH_LEVEL;
+    }
+    return false;
+}
 const char *rules_irql_name(enum rules_irql irql);
 
 /* S4.4: may a lock of class `want` be taken while `held` are held? */
