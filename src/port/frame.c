@@ -66,7 +66,9 @@ bool port_held_pop(const void *id, const void *handle, struct port_held_lock *ou
         if ((id == NULL || h->id == id) && (handle == NULL || h->handle == handle)) {
             if (out)
                 *out = *h;
-            memmove(h, h + 1, (tls.nheld - i - 1) * sizeof(*h));
+            /* Usually the newest: nothing to move. */
+            if (i + 1 < tls.nheld)
+                memmove(h, h + 1, (tls.nheld - i - 1) * sizeof(*h));
             tls.nheld--;
             return true;
         }
