@@ -33,6 +33,9 @@ struct bench_opts {
 void bench_parse(int argc, char **argv, struct bench_opts *o, const char *what,
                  const char *extra_usage, bool (*is_extra)(const char *arg));
 uint64_t bench_amount(const struct bench_opts *o, uint64_t base);
+/* Whether bench_run_threads pins thread i to the i-th allowed CPU
+ * (default; --no-pin clears it). */
+extern bool bench_pin_threads;
 
 /* ---- clocks and statistics ------------------------------------------- */
 

@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     unsigned maxt = opt_max_threads ? opt_max_threads : 2 * cpus;
     if (maxt > 8)
         maxt = 8;
-    const char *cols[10];
+    const char *cols[12];
     char names[8][24];
     unsigned nc = 0;
     cols[nc++] = "mode";
@@ -58,54 +58,73 @@ int main(int argc, char **argv)
         cols[nc++] = names[t - 1];
     }
     cols[nc++] = "2 thr / 1 thr";
+    cols[nc++] = "best 2 / best 1";
     char title[160];
     snprintf(title, sizeof(title),
              "Scaling, null miniport, qd %u per thread, M I/Os per second, median (min-max) of %u reps, %u CPUs",
              opt_qd, o.reps, cpus);
     bench_table_begin(&o, title, cols, nc);
-    double conc_ratio = -1;
-    for (int m = 0; m < USTOR_SYNC_MODE_COUNT; m++) {
-        char cells[10][48];
-        const char *cp[10];
+    double conc_ratio = -1, conc_best = -1, floor_ratio = -1;
+    /* Row -1 is the direct-call floor: how much a second thread buys on
+     * this machine right now, with no port at all. */
+    for (int m = -1; m < USTOR_SYNC_MODE_COUNT; m++) {
+        char cells[12][48];
+        const char *cp[12];
         unsigned k = 0;
-        snprintf(cells[k], sizeof(cells[k]), "%s", ustor_sync_mode_name((enum ustor_sync_mode)m));
+        snprintf(cells[k], sizeof(cells[k]), "%s",
+                 m < 0 ? "direct calls (floor)" : ustor_sync_mode_name((enum ustor_sync_mode)m));
         cp[k] = cells[k];
         k++;
-        double one = 0, two = 0;
+        double one = 0, two = 0, one_best = 0, two_best = 0;
         for (unsigned t = 1; t <= maxt; t++) {
             struct null_run r = {
-                .mode = (enum ustor_sync_mode)m,
+                .mode = m < 0 ? USTOR_SYNC_VIRTUAL : (enum ustor_sync_mode)m,
                 .threads = t,
                 .qd = opt_qd,
                 .ios_per_thread = bench_amount(&o, 300000) / t,
                 .verifier = USTOR_VERIFIER_OFF,
             };
-            struct null_result res = bench_null_port(&o, &r);
+            struct null_result res = m < 0 ? bench_null_direct(&o, &r) : bench_null_port(&o, &r);
             struct bench_stat s = res.iops;
             s.median /= 1e6;
             s.min /= 1e6;
             s.max /= 1e6;
-            if (t == 1)
+            if (t == 1) {
                 one = s.median;
-            if (t == 2)
+                one_best = s.max;
+            }
+            if (t == 2) {
                 two = s.median;
+                two_best = s.max;
+            }
             bench_fmt_stat(cells[k], sizeof(cells[k]), s, 2);
             cp[k] = cells[k];
             k++;
         }
-        if (maxt >= 2)
-            snprintf(cells[k], sizeof(cells[k]), "%.2fx", two / one);
-        else
-            snprintf(cells[k], sizeof(cells[k]), "-");
-        cp[k] = cells[k];
-        k++;
-        if (m == USTOR_SYNC_CONCURRENT && maxt >= 2)
+        for (int b = 0; b < 2; b++) {
+            if (maxt >= 2)
+                snprintf(cells[k], sizeof(cells[k]), "%.2fx", b ? two_best / one_best : two / one);
+            else
+                snprintf(cells[k], sizeof(cells[k]), "-");
+            cp[k] = cells[k];
+            k++;
+        }
+        if (m == USTOR_SYNC_CONCURRENT && maxt >= 2) {
             conc_ratio = two / one;
+            conc_best = two_best / one_best;
+        }
+        if (m < 0 && maxt >= 2)
+            floor_ratio = two / one;
         bench_table_row(&o, cp, k);
     }
     bench_table_end(&o);
+    bench_note(&o, "best 2 / best 1: the fastest repetition with 2 threads over the fastest with 1; other "
+                   "processes only ever slow a repetition down, so this is the less noisy ratio.");
+    if (floor_ratio >= 0)
+        bench_note(&o, "the direct-call floor scaled %.2fx from 1 to 2 threads in this run: the parallelism "
+                       "the machine gave, with no port at all.", floor_ratio);
     if (conc_ratio >= 0)
-        bench_note(&o, "target concurrent channels, 2 threads >= 1.7x 1 thread: %.2fx -> %s", conc_ratio,
-                   conc_ratio >= 1.7 ? "MET" : "NOT MET");
+        bench_note(&o, "target concurrent channels, 2 threads >= 1.7x 1 thread: %.2fx (medians; best %.2fx) -> %s",
+                   conc_ratio, conc_best, conc_ratio >= 1.7 ? "MET" : "NOT MET");
     return 0;
 }

@@ -113,7 +113,7 @@ struct port_lun {
     bool paused;                      /* StorPortPauseDevice */
     uint64_t pause_until_ns;
     PVOID lu_extension;
-};
+} __attribute__((aligned(64)));       /* LUNs busy on different CPUs share no line */
 
 enum port_adapter_state {
     AD_INITIALIZING,

@@ -126,9 +126,10 @@ struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target
     if (l || !create)
         return l;
     /* First I/O to this LUN: the one allocation, outside steady state. */
-    l = calloc(1, sizeof(*l));
+    l = aligned_alloc(64, sizeof(*l));
     if (!l)
         return NULL;
+    memset(l, 0, sizeof(*l));
     l->ad = ad;
     l->path = path;
     l->target = target;
