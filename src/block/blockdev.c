@@ -1325,6 +1325,8 @@ int ustor_blk_open_transport(const struct ustor_blk_transport *t, uint8_t path, 
     }
     dev->nfree = depth;
     rc = -pthread_create(&dev->retry_thread, NULL, blk_retry_main, dev);
+    if (rc == 0)
+        pthread_setname_np(dev->retry_thread, "ustor-blkretry");
     if (rc) {
         blk_seterr(err, errlen, "ustor_blk_open: cannot start the retry thread (%s)",
                    strerror(-rc));

@@ -618,6 +618,11 @@ int ustor_devsim_start(struct ustor_devsim *sim, const char *name, const struct 
         }
         rc = -pthread_create(&w->thread, NULL, worker_main, w);
         w->started = rc == 0;
+        if (w->started) {
+            char name[16];
+            snprintf(name, sizeof(name), "ustor-dev%u", (unsigned)(i % 1000));
+            pthread_setname_np(w->thread, name);
+        }
     }
     pthread_condattr_destroy(&ca);
     if (rc)

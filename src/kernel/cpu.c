@@ -223,6 +223,12 @@ int ukern_init(unsigned nr_cpus)
             break;
         }
         cpus[i].intr_started = true;
+        /* Names for gdb, perf, top -H (at most 15 characters). */
+        char name[16];
+        snprintf(name, sizeof(name), "ustor-dpc%u", i);
+        pthread_setname_np(cpus[i].dpc_thread, name);
+        snprintf(name, sizeof(name), "ustor-intr%u", i);
+        pthread_setname_np(cpus[i].intr_thread, name);
     }
     if (rc == 0)
         rc = ukern_timer_start();

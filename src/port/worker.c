@@ -194,6 +194,7 @@ STORPORT_API ULONG StorPortQueueWorkItem(PVOID HwDeviceExtension, PHW_WORKITEM W
                 pthread_mutex_unlock(&wk_lock);
                 return STOR_STATUS_INSUFFICIENT_RESOURCES;
             }
+            pthread_setname_np(w->thread, "ustor-workitem");
             w->thread_started = true;
         }
         it->callback = WorkItemCallback;
