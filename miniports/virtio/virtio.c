@@ -389,7 +389,7 @@ static VOID VioQueueClear(PVIO_QUEUE Q)
     }
 }
 
-static VOID VioPost(PVIO_EXTENSION Ext, PVIO_QUEUE Q, PVIO_REQUEST Req)
+static VOID VioPost(PVIO_QUEUE Q, PVIO_REQUEST Req)
 {
     USHORT head = Q->FreeHeads[--Q->NumFree];
 
@@ -407,6 +407,15 @@ static VOID VioPost(PVIO_EXTENSION Ext, PVIO_QUEUE Q, PVIO_REQUEST Req)
     /* The descriptor and ring entry must be visible before the index. */
     __atomic_store_n(VioAvailIdx(Q), Q->AvailShadow, __ATOMIC_RELEASE);
     VIO_COUNT(posted);
+}
+
+/* Rings the queue's doorbell.  Called after the queue lock is released
+ * where the caller took it: the write wakes the device, and a driver
+ * preempted by that wake-up while holding the lock would stall the ISR
+ * and the DPC behind it.  A doorbell for entries the device already took
+ * (a reset in between) is harmless: it finds nothing new. */
+static VOID VioKick(PVIO_EXTENSION Ext, PVIO_QUEUE Q)
+{
     StorPortWriteRegisterUshort(Ext, Q->Notify, (USHORT)Q->Index);
 }
 
@@ -947,8 +956,9 @@ static VOID VioFinish(PVIO_EXTENSION Ext, PVIO_REQUEST Req)
         Req->FuaReserved = FALSE;
         q->Reserved--; /* the credit becomes the head it takes now */
         VioCheckNoIsr(Ext, q);
-        VioPost(Ext, q, Req);
+        VioPost(q, Req);
         VioQueueUnlock(Ext, q, &lock);
+        VioKick(Ext, q);
         VIO_COUNT(fua_flushes);
         return;
     }
@@ -1347,9 +1357,10 @@ static BOOLEAN VioHwStartIo(PVOID DeviceExtension, PSCSI_REQUEST_BLOCK Srb)
         q->Reserved++;
         req->FuaReserved = TRUE;
     }
-    VioPost(ext, q, req);
+    VioPost(q, req);
     VioCheckNoIsr(ext, q);
     VioQueueUnlock(ext, q, &lock);
+    VioKick(ext, q);
     return TRUE;
 }
 

@@ -667,8 +667,10 @@ void ustor_devsim_kick(struct ustor_devsim *sim, unsigned queue)
     struct ustor_devsim_worker *w = &sim->workers[queue % sim->nworkers];
     pthread_mutex_lock(&w->wait_lock);
     w->kicked = true;
-    pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->wait_lock);
+    /* After the unlock: the worker does not wake only to block on the
+     * mutex (the doorbell writer may hold a driver lock meanwhile). */
+    pthread_cond_signal(&w->cond);
 }
 
 void ustor_devsim_kick_all(struct ustor_devsim *sim)

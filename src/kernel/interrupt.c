@@ -250,8 +250,8 @@ bool ukern_interrupt_trigger(PKINTERRUPT intr)
     else
         cpu->intr_head = intr;
     cpu->intr_tail = intr;
-    pthread_cond_signal(&cpu->intr_cond);
     pthread_mutex_unlock(&cpu->lock);
+    pthread_cond_signal(&cpu->intr_cond); /* after the unlock, as for DPCs */
     return true;
 }
 
