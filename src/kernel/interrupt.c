@@ -10,6 +10,7 @@
  * routine from ever overlapping the ISRs of the set (SPEC S2.3).
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "ukern_internal.h"
@@ -157,7 +158,10 @@ void ukern_interrupt_destroy(PKINTERRUPT intr)
 {
     if (!intr)
         return;
-    __atomic_store_n(&intr->Connected, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&intr->Connected, 0, __ATOMIC_SEQ_CST);
+    /* Triggers that saw it connected finish first (see ukern_interrupt_trigger). */
+    while (__atomic_load_n(&intr->Triggering, __ATOMIC_ACQUIRE) > 0)
+        sched_yield();
     struct ukern_cpu *cpu = ukern_cpu_get(intr->TargetCpu);
     if (cpu) {
         pthread_mutex_lock(&cpu->lock);
@@ -223,9 +227,9 @@ static BOOLEAN intr_run_isr(PKINTERRUPT intr)
     return claimed ? TRUE : FALSE;
 }
 
-bool ukern_interrupt_trigger(PKINTERRUPT intr)
+static bool intr_trigger(PKINTERRUPT intr)
 {
-    if (!intr || !__atomic_load_n(&intr->Connected, __ATOMIC_ACQUIRE))
+    if (!__atomic_load_n(&intr->Connected, __ATOMIC_SEQ_CST))
         return false;
     struct ukern_cpu *cpu = ukern_cpu_get(intr->TargetCpu);
     if (!cpu) {
@@ -253,6 +257,19 @@ bool ukern_interrupt_trigger(PKINTERRUPT intr)
     pthread_mutex_unlock(&cpu->lock);
     pthread_cond_signal(&cpu->intr_cond); /* after the unlock, as for DPCs */
     return true;
+}
+
+bool ukern_interrupt_trigger(PKINTERRUPT intr)
+{
+    if (!intr)
+        return false;
+    /* Counted, so that ukern_interrupt_destroy can wait for a trigger that
+     * passed the Connected check (a device thread racing the disconnect)
+     * before the object and its CPU go away. */
+    __atomic_fetch_add(&intr->Triggering, 1, __ATOMIC_SEQ_CST);
+    bool delivered = intr_trigger(intr);
+    __atomic_fetch_sub(&intr->Triggering, 1, __ATOMIC_RELEASE);
+    return delivered;
 }
 
 BOOLEAN ukern_interrupt_deliver(PKINTERRUPT intr)

@@ -147,6 +147,7 @@ struct _KINTERRUPT {
     KEVENT PassiveEventStorage;
     ULONG TargetCpu;          /* CPU whose interrupt thread delivers it */
     volatile LONG Pending;    /* coalesces triggers not yet delivered */
+    volatile LONG Triggering; /* ukern_interrupt_trigger calls under way */
     volatile LONG Connected;
     struct _KINTERRUPT *NextPending; /* interrupt-thread queue linkage */
     volatile LONG64 Deliveries;      /* ISR invocations */
