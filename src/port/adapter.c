@@ -336,7 +336,11 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
         snprintf(err, errlen, "cannot start the kernel emulation threads: %s", strerror(-rc));
         return rc;
     }
-    struct ustor_adapter *ad = calloc(1, sizeof(*ad));
+    /* Aligned: the per-CPU arrays and the lock words inside are laid out
+     * on cache lines. */
+    struct ustor_adapter *ad = aligned_alloc(64, (sizeof(*ad) + 63) & ~(size_t)63);
+    if (ad)
+        memset(ad, 0, sizeof(*ad));
     if (!ad) {
         ukern_shutdown();
         snprintf(err, errlen, "out of memory");

@@ -147,14 +147,20 @@ struct ustor_adapter {
     bool per_message;
     bool msi;
     uint32_t nr_messages;
-    KSPIN_LOCK intr_lock;           /* shared by all messages unless per-message */
     PKINTERRUPT intr[PORT_MAX_MESSAGES];
     struct ustor_irq_sink sink;
     struct ustor_bus_device *device;
 
-    /* locks */
-    KSPIN_LOCK startio_lock;
-    struct port_lock_stats st_startio, st_interrupt, st_dpc;
+    /* The two port-wide lock words, each on its own cache line with the
+     * statistics its holder writes: a CPU taking one does not evict the
+     * read-mostly fields around it from the other CPUs' caches (in half
+     * duplex two submitting CPUs hand the interrupt lock back and forth
+     * on every I/O). */
+    KSPIN_LOCK intr_lock __attribute__((aligned(64))); /* shared by all messages unless per-message */
+    struct port_lock_stats st_interrupt;
+    KSPIN_LOCK startio_lock __attribute__((aligned(64)));
+    struct port_lock_stats st_startio;
+    struct port_lock_stats st_dpc __attribute__((aligned(64)));
     struct port_lock_stats st_msi[PORT_MAX_MESSAGES];
 
     /* DPCs and timers */
