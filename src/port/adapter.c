@@ -367,7 +367,10 @@ int ustor_adapter_create(ustor_driver *drv, const struct ustor_adapter_config *c
     ad->st_startio.name = "StartIoLock";
     ad->st_interrupt.name = "InterruptLock";
     ad->st_dpc.name = "DpcLock";
-    KeInitializeDpc(&ad->cq_dpc, port_completion_dpc, ad);
+    for (unsigned i = 0; i < ad->nr_free_lists; i++) {
+        ad->cqs[i].ad = ad;
+        KeInitializeDpc(&ad->cqs[i].dpc, port_completion_dpc, &ad->cqs[i]);
+    }
 
     ad->devext_size = drv->hw.DeviceExtensionSize;
     ad->devext = aligned_alloc(64, (ad->devext_size + 63) & ~(size_t)63 ? (ad->devext_size + 63) & ~(size_t)63 : 64);

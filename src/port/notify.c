@@ -28,7 +28,7 @@ static void kick_later_or_now(struct ustor_adapter *ad)
     struct port_thread *pt = port_thread();
     if (pt->top || pt->nheld || pt->hold_drain) {
         __atomic_store_n(&ad->kick_pending, 1, __ATOMIC_RELEASE);
-        KeInsertQueueDpc(&ad->cq_dpc, NULL, NULL);
+        port_completion_dpc_queue(ad);
     } else {
         port_kick_all(ad);
     }

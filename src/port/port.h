@@ -221,10 +221,15 @@ struct ustor_adapter {
         volatile uint64_t released;    /* completion callback returned */
     } __attribute__((aligned(64))) counts[PORT_MAX_FREE_LISTS];
 
-    /* completions handed from ISR context to the completion DPC */
-    KSPIN_LOCK cq_lock;
-    struct port_request *cq_head, *cq_tail;
-    KDPC cq_dpc;
+    /* Completions made where host callbacks cannot run (in an ISR, or
+     * with a lock held), one queue per simulated CPU, each drained by its
+     * own DPC on that CPU: ISRs on different CPUs share no lock. */
+    struct port_cq {
+        KSPIN_LOCK lock;
+        struct port_request *head, *tail;
+        struct ustor_adapter *ad;
+        KDPC dpc;
+    } __attribute__((aligned(64))) cqs[PORT_MAX_FREE_LISTS];
 
     /* pool allocations (StorPortAllocatePool) */
     KSPIN_LOCK pool_lock;
@@ -366,7 +371,9 @@ static inline struct port_cpu_counts *port_counts(struct ustor_adapter *ad)
  * in the port at all (submitted, callback not yet returned). */
 LONG64 port_outstanding(struct ustor_adapter *ad);
 #define port_in_port(ad) ((LONG64)(port_count_sum(ad, submitted) - port_count_sum(ad, released)))
-void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2);
+void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2); /* ctx: its struct port_cq */
+/* Queues the calling CPU's completion DPC (which also runs a pending kick). */
+void port_completion_dpc_queue(struct ustor_adapter *ad);
 void port_kick_all(struct ustor_adapter *ad);
 void port_kick_lun(struct port_lun *lun);
 struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun, bool create);

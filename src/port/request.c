@@ -609,20 +609,26 @@ static void finish(struct port_request *r)
 }
 
 /* Completions made where host callbacks cannot run (a lock is held, or
- * IRQL is above DISPATCH: an ISR) go to the adapter's completion DPC,
- * as Storport completes ISR-completed requests from its DPC. */
+ * IRQL is above DISPATCH: an ISR) go to this CPU's completion queue and
+ * DPC, as Storport completes ISR-completed requests from its own DPC. */
 static void handoff_to_dpc(struct port_request *r)
 {
     struct ustor_adapter *ad = r->ad;
-    ukern_spin_acquire_raw(&ad->cq_lock);
+    struct port_cq *cq = &ad->cqs[port_cpu_slot(ad)];
+    ukern_spin_acquire_raw(&cq->lock);
     r->next = NULL;
-    if (ad->cq_tail)
-        ad->cq_tail->next = r;
+    if (cq->tail)
+        cq->tail->next = r;
     else
-        ad->cq_head = r;
-    ad->cq_tail = r;
-    ukern_spin_release_raw(&ad->cq_lock);
-    KeInsertQueueDpc(&ad->cq_dpc, NULL, NULL);
+        cq->head = r;
+    cq->tail = r;
+    ukern_spin_release_raw(&cq->lock);
+    KeInsertQueueDpc(&cq->dpc, NULL, NULL);
+}
+
+void port_completion_dpc_queue(struct ustor_adapter *ad)
+{
+    KeInsertQueueDpc(&ad->cqs[port_cpu_slot(ad)].dpc, NULL, NULL);
 }
 
 void port_drain_completions(void)
@@ -656,12 +662,13 @@ void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2)
     (void)dpc;
     (void)a1;
     (void)a2;
-    struct ustor_adapter *ad = ctx;
+    struct port_cq *cq = ctx;
+    struct ustor_adapter *ad = cq->ad;
     struct port_thread *pt = port_thread();
-    ukern_spin_acquire_raw(&ad->cq_lock);
-    struct port_request *list = ad->cq_head;
-    ad->cq_head = ad->cq_tail = NULL;
-    ukern_spin_release_raw(&ad->cq_lock);
+    ukern_spin_acquire_raw(&cq->lock);
+    struct port_request *list = cq->head;
+    cq->head = cq->tail = NULL;
+    ukern_spin_release_raw(&cq->lock);
     while (list) {
         struct port_request *next = list->next;
         list->next = NULL;
