@@ -207,13 +207,19 @@ static BOOLEAN probe_interrupt(PVOID ext)
     if (__atomic_load_n(&probe_state.in_sync, __ATOMIC_SEQ_CST))
         __atomic_fetch_add(&probe_state.overlap_sync_isr, 1, __ATOMIC_RELAXED);
     BOOLEAN claimed = e->devq_n > 0;
+    if (probe_state.complete == 3) {
+        /* complete=isrdirect: RequestComplete from the ISR itself (legal at
+         * DIRQL); the port finishes them from its completion DPC. */
+        while (e->devq_n > 0)
+            complete(ext, e->devq[--e->devq_n], SRB_STATUS_SUCCESS);
+    }
     while (e->devq_n > 0 && e->isrdone_n < QMAX)
         e->isrdone[e->isrdone_n++] = e->devq[--e->devq_n];
     spin_ns(300);
     if (e->half && __atomic_load_n(&probe_state.in_startio, __ATOMIC_SEQ_CST))
         __atomic_fetch_add(&probe_state.overlap_startio_isr, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&probe_state.in_isr, 0, __ATOMIC_SEQ_CST);
-    if (claimed)
+    if (claimed && probe_state.complete != 3) /* isrdirect: nothing left for the DPC */
         StorPortIssueDpc(ext, &e->dpc, NULL, NULL);
     return claimed;
 }
@@ -316,7 +322,8 @@ static BOOLEAN probe_startio(PVOID ext, PSCSI_REQUEST_BLOCK srb)
             complete(ext, srb, SRB_STATUS_SUCCESS);
         break;
     }
-    case 2: {
+    case 2:
+    case 3: {
         struct push_ctx p = { e, srb };
         BOOLEAN ok = e->half ? push_devq(ext, &p) : StorPortSynchronizeAccess(ext, push_devq, &p);
         if (!ok)
@@ -394,7 +401,10 @@ static void common_config(PPORT_CONFIGURATION_INFORMATION c, PCHAR args)
     c->MaximumNumberOfLogicalUnits = (UCHAR)arg_int(args, "luns=", 1);
     c->SrbType = has_arg(args, "srb=scsi") ? SRB_TYPE_SCSI_REQUEST_BLOCK : SRB_TYPE_STORAGE_REQUEST_BLOCK;
     c->AddressType = STORAGE_ADDRESS_TYPE_BTL8;
-    probe_state.complete = has_arg(args, "complete=dpc") ? 1 : has_arg(args, "complete=isr") ? 2 : 0;
+    probe_state.complete = has_arg(args, "complete=dpc")          ? 1
+                           : has_arg(args, "complete=isrdirect") ? 3
+                           : has_arg(args, "complete=isr")       ? 2
+                                                                 : 0;
     probe_state.busy_every = arg_int(args, "busy=", 0);
     probe_state.rendezvous_us = arg_int(args, "rendezvous=", 0);
     probe_state.sync_access = has_arg(args, "syncaccess=1");

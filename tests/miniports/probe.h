@@ -30,7 +30,7 @@ struct probe_track {
 
 struct probe_state {
     /* configuration, from the argument string */
-    int complete;        /* 0 inline, 1 dpc, 2 isr */
+    int complete;        /* 0 inline, 1 dpc, 2 isr (its DPC completes), 3 isrdirect (the ISR completes) */
     int busy_every;      /* every Nth new SRB is bounced with BUSY once */
     int rendezvous_us;   /* StartIo waits up to this long for a second StartIo */
     int sync_access;     /* StartIo calls StorPortSynchronizeAccess */

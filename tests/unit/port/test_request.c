@@ -4,7 +4,8 @@
  * submitters (src/port/request.c): the per-CPU request stacks hand out
  * each request once and get every one back, whichever CPU frees it; the
  * LUN admission without the LUN lock never lets more than the LUN's
- * depth reach the miniport; and every SRB completes exactly once.
+ * depth reach the miniport; every SRB completes exactly once; and what
+ * an ISR completes is finished by a DPC on the ISR's own CPU.
  */
 #include "testutil.h"
 
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernel/ukern.h"
+#include "port/port.h"
 #include "probe.h"
 
 #define THREADS 4
@@ -272,6 +275,97 @@ static void test_pool_gets_every_request_back(void **state)
     }
 }
 
+/* ---- completions an ISR makes: the ISR's own CPU finishes them ---- */
+
+static volatile int blocker_release, blocker_running;
+
+static VOID blocking_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2)
+{
+    (void)dpc;
+    (void)ctx;
+    (void)a1;
+    (void)a2;
+    __atomic_store_n(&blocker_running, 1, __ATOMIC_RELEASE);
+    /* Up to 10 s: longer than the test waits for B, so B can only make
+     * it through another CPU. */
+    for (int i = 0; i < 100000 && !__atomic_load_n(&blocker_release, __ATOMIC_ACQUIRE); i++) {
+        struct timespec ts = { 0, 100000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+struct cpu_seen {
+    struct tu_srb srb;
+    volatile int cpu, in_dpc;
+};
+
+static void note_cpu_done(void *ctx, void *srb, uint8_t status)
+{
+    struct cpu_seen *c = ctx;
+    c->cpu = (int)ukern_current_cpu();
+    c->in_dpc = ukern_in_dpc();
+    tu_srb_done(&c->srb, srb, status);
+}
+
+/* An ISR on CPU 0 completes A while CPU 0's DPC thread is held up by a
+ * long DPC; an ISR on CPU 1 then completes B.  Each CPU has its own
+ * completion queue and DPC, so B is finished by CPU 1's DPC at once
+ * instead of waiting behind CPU 0; A is finished on CPU 0 once it is
+ * free.  Both callbacks run in a DPC, never in the ISR. */
+static void test_isr_completions_finish_on_the_isr_cpu(void **state)
+{
+    (void)state;
+    probe_reset();
+    struct tu_reports rep = { 0 };
+    ustor_driver *drv;
+    ustor_adapter *ad = make((ustor_driver_entry_fn)probe_phys_DriverEntry, "sync=full;complete=isrdirect", 0,
+                             &rep, &drv);
+    assert_true(ad->nr_messages >= 1 && ad->intr[0] != NULL);
+    static struct cpu_seen a, b;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.cpu = b.cpu = -1;
+
+    KDPC blocker;
+    KeInitializeDpc(&blocker, blocking_dpc, NULL);
+    blocker_release = blocker_running = 0;
+    ukern_bind_thread_cpu(0);
+    assert_true(KeInsertQueueDpc(&blocker, NULL, NULL)); /* on this thread's CPU, 0 */
+    for (int i = 0; i < 20000 && !__atomic_load_n(&blocker_running, __ATOMIC_ACQUIRE); i++) {
+        struct timespec ts = { 0, 100000 };
+        nanosleep(&ts, NULL);
+    }
+    assert_true(blocker_running);
+
+    tu_srb_init(&a.srb, true, 0, tur, 6, NULL, 0, SRB_FLAGS_NO_DATA_TRANSFER);
+    assert_int_equal(ustor_submit_srb(ad, &a.srb.u, note_cpu_done, &a), 0);
+    ukern_interrupt_deliver(ad->intr[0]);
+
+    ukern_bind_thread_cpu(1);
+    tu_srb_init(&b.srb, true, 0, tur, 6, NULL, 0, SRB_FLAGS_NO_DATA_TRANSFER);
+    assert_int_equal(ustor_submit_srb(ad, &b.srb.u, note_cpu_done, &b), 0);
+    ukern_interrupt_deliver(ad->intr[0]);
+    bool b_done = tu_wait_done(&b.srb, 1, 3000);
+    int a_done_early = __atomic_load_n(&a.srb.done, __ATOMIC_ACQUIRE);
+
+    __atomic_store_n(&blocker_release, 1, __ATOMIC_RELEASE);
+    bool a_done = tu_wait_done(&a.srb, 1, 5000);
+    uint64_t v = ustor_adapter_violations(ad);
+    ustor_adapter_destroy(ad);
+    ustor_driver_unload(drv);
+    free(rep.text);
+
+    assert_true(b_done);
+    assert_int_equal(a_done_early, 0); /* CPU 0 was busy: A waited for it */
+    assert_true(a_done);
+    assert_int_equal(b.cpu, 1);
+    assert_int_equal(a.cpu, 0);
+    assert_true(a.in_dpc && b.in_dpc);
+    assert_int_equal(a.srb.status, SRB_STATUS_SUCCESS);
+    assert_int_equal(b.srb.status, SRB_STATUS_SUCCESS);
+    assert_int_equal(v, 0);
+}
+
 int main(void)
 {
     tu_seed();
@@ -279,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_depth_holds_under_racing_submitters),
         cmocka_unit_test(test_pool_hands_out_each_request_once),
         cmocka_unit_test(test_pool_gets_every_request_back),
+        cmocka_unit_test(test_isr_completions_finish_on_the_isr_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
