@@ -24,6 +24,12 @@
 #define THREADS 4
 #define PER_THREAD 24
 
+static void sleep_100us(void)
+{
+    struct timespec ts = { 0, 100000 };
+    nanosleep(&ts, NULL);
+}
+
 static struct tu_srb srbs[THREADS][PER_THREAD];
 static const UCHAR tur[6] = { 0 };
 
@@ -88,8 +94,7 @@ static bool wait_done(int want, int per_thread, ustor_adapter *isr_ad)
             return true;
         if (isr_ad)
             ustor_adapter_raise_interrupt(isr_ad, 0);
-        struct timespec ts = { 0, 100000 };
-        nanosleep(&ts, NULL);
+        sleep_100us();
     }
     return done_total(per_thread) >= want;
 }
@@ -113,6 +118,25 @@ static ustor_adapter *make(ustor_driver_entry_fn entry, const char *args, unsign
     return ad;
 }
 
+/* A fresh probe adapter (the probe's observations reset). */
+static ustor_adapter *start_probe(bool virt, const char *args, unsigned max_requests, struct tu_reports *rep,
+                                  ustor_driver **drv)
+{
+    probe_reset();
+    memset(rep, 0, sizeof(*rep));
+    return make(virt ? (ustor_driver_entry_fn)probe_virt_DriverEntry : (ustor_driver_entry_fn)probe_phys_DriverEntry,
+                args, max_requests, rep, drv);
+}
+
+/* Tears it down; returns the verifier's report count. */
+static uint64_t stop_probe(ustor_adapter *ad, ustor_driver *drv)
+{
+    uint64_t v = ustor_adapter_violations(ad);
+    ustor_adapter_destroy(ad);
+    ustor_driver_unload(drv);
+    return v;
+}
+
 /* Several threads race through the admission without the LUN lock while
  * DPCs complete on other threads: the miniport never holds more than the
  * depth, and each SRB completes once, successfully. */
@@ -126,12 +150,9 @@ static void test_depth_holds_under_racing_submitters(void **state)
         bool virt = tu_rand(&rng) & 1;
         char args[96];
         snprintf(args, sizeof(args), "%scomplete=dpc;depth=%d", virt ? "" : "sync=full;", depth);
-        probe_reset();
-        struct tu_reports rep = { 0 };
+        struct tu_reports rep;
         ustor_driver *drv;
-        ustor_adapter *ad = make(virt ? (ustor_driver_entry_fn)probe_virt_DriverEntry
-                                      : (ustor_driver_entry_fn)probe_phys_DriverEntry,
-                                 args, 0, &rep, &drv);
+        ustor_adapter *ad = start_probe(virt, args, 0, &rep, &drv);
         struct submitter s[THREADS];
         run_submitters(ad, PER_THREAD, s);
         for (int t = 0; t < THREADS; t++) {
@@ -143,9 +164,7 @@ static void test_depth_holds_under_racing_submitters(void **state)
         struct ustor_stats st;
         ustor_adapter_get_stats(ad, &st);
         int omax = probe_state.outstanding_max;
-        uint64_t v = ustor_adapter_violations(ad);
-        ustor_adapter_destroy(ad);
-        ustor_driver_unload(drv);
+        uint64_t v = stop_probe(ad, drv);
         if (!all || omax > depth || v)
             fail_msg("iteration %u (%s, depth %d): %d of %d completed, the miniport held up to %d, "
                      "%llu verifier reports:\n%s", it, args, depth, done_total(PER_THREAD),
@@ -158,7 +177,6 @@ static void test_depth_holds_under_racing_submitters(void **state)
         assert_int_equal(st.submitted, THREADS * PER_THREAD);
         assert_int_equal(st.completed, THREADS * PER_THREAD);
         tu_reports_clear(&rep);
-        free(rep.text);
     }
 }
 
@@ -171,11 +189,9 @@ static void test_pool_hands_out_each_request_once(void **state)
     enum { POOL = 8, PER = 4 };
     unsigned iters = tu_iterations(200);
     for (unsigned it = 0; it < iters; it++) {
-        probe_reset();
-        struct tu_reports rep = { 0 };
+        struct tu_reports rep;
         ustor_driver *drv;
-        ustor_adapter *ad = make((ustor_driver_entry_fn)probe_phys_DriverEntry, "sync=full;complete=isr", POOL,
-                                 &rep, &drv);
+        ustor_adapter *ad = start_probe(false, "sync=full;complete=isr", POOL, &rep, &drv);
         struct submitter s[THREADS];
         run_submitters(ad, PER, s);
         int accepted = 0, refused = 0;
@@ -190,12 +206,10 @@ static void test_pool_hands_out_each_request_once(void **state)
                      accepted, refused, POOL, POOL);
         assert_true(wait_done(POOL, PER, ad));
         assert_int_equal(done_total(PER), POOL);
-        uint64_t v = ustor_adapter_violations(ad);
-        ustor_adapter_destroy(ad);
-        ustor_driver_unload(drv);
+        uint64_t v = stop_probe(ad, drv);
         if (v)
             fail_msg("iteration %u: %llu verifier reports:\n%s", it, (unsigned long long)v, rep.text);
-        free(rep.text);
+        tu_reports_clear(&rep);
     }
 }
 
@@ -244,11 +258,9 @@ static void test_pool_gets_every_request_back(void **state)
     enum { POOL = 8 };
     unsigned iters = tu_iterations(30);
     for (unsigned it = 0; it < iters; it++) {
-        probe_reset();
-        struct tu_reports rep = { 0 };
+        struct tu_reports rep;
         ustor_driver *drv;
-        ustor_adapter *ad = make((ustor_driver_entry_fn)probe_phys_DriverEntry, "sync=full;complete=dpc", POOL,
-                                 &rep, &drv);
+        ustor_adapter *ad = start_probe(false, "sync=full;complete=dpc", POOL, &rep, &drv);
         pthread_t tid[THREADS];
         struct cycler c[THREADS];
         for (int t = 0; t < THREADS; t++) {
@@ -260,9 +272,7 @@ static void test_pool_gets_every_request_back(void **state)
         struct ustor_stats st;
         ustor_adapter_get_stats(ad, &st);
         int omax = probe_state.outstanding_max;
-        uint64_t v = ustor_adapter_violations(ad);
-        ustor_adapter_destroy(ad);
-        ustor_driver_unload(drv);
+        uint64_t v = stop_probe(ad, drv);
         for (int t = 0; t < THREADS; t++)
             if (c[t].stuck)
                 fail_msg("iteration %u, thread %d (%d): %s", it, t, c[t].stuck, c[t].error_text);
@@ -271,7 +281,7 @@ static void test_pool_gets_every_request_back(void **state)
                      omax, POOL, (unsigned long long)v, rep.text ? rep.text : "");
         assert_int_equal(st.submitted, THREADS * 4 * 50);
         assert_int_equal(st.completed, THREADS * 4 * 50);
-        free(rep.text);
+        tu_reports_clear(&rep);
     }
 }
 
@@ -289,8 +299,7 @@ static VOID blocking_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2)
     /* Up to 10 s: longer than the test waits for B, so B can only make
      * it through another CPU. */
     for (int i = 0; i < 100000 && !__atomic_load_n(&blocker_release, __ATOMIC_ACQUIRE); i++) {
-        struct timespec ts = { 0, 100000 };
-        nanosleep(&ts, NULL);
+        sleep_100us();
     }
 }
 
@@ -315,11 +324,9 @@ static void note_cpu_done(void *ctx, void *srb, uint8_t status)
 static void test_isr_completions_finish_on_the_isr_cpu(void **state)
 {
     (void)state;
-    probe_reset();
-    struct tu_reports rep = { 0 };
+    struct tu_reports rep;
     ustor_driver *drv;
-    ustor_adapter *ad = make((ustor_driver_entry_fn)probe_phys_DriverEntry, "sync=full;complete=isrdirect", 0,
-                             &rep, &drv);
+    ustor_adapter *ad = start_probe(false, "sync=full;complete=isrdirect", 0, &rep, &drv);
     assert_true(ad->nr_messages >= 1 && ad->intr[0] != NULL);
     static struct cpu_seen a, b;
     memset(&a, 0, sizeof(a));
@@ -332,8 +339,7 @@ static void test_isr_completions_finish_on_the_isr_cpu(void **state)
     ukern_bind_thread_cpu(0);
     assert_true(KeInsertQueueDpc(&blocker, NULL, NULL)); /* on this thread's CPU, 0 */
     for (int i = 0; i < 20000 && !__atomic_load_n(&blocker_running, __ATOMIC_ACQUIRE); i++) {
-        struct timespec ts = { 0, 100000 };
-        nanosleep(&ts, NULL);
+        sleep_100us();
     }
     assert_true(blocker_running);
 
@@ -350,10 +356,8 @@ static void test_isr_completions_finish_on_the_isr_cpu(void **state)
 
     __atomic_store_n(&blocker_release, 1, __ATOMIC_RELEASE);
     bool a_done = tu_wait_done(&a.srb, 1, 5000);
-    uint64_t v = ustor_adapter_violations(ad);
-    ustor_adapter_destroy(ad);
-    ustor_driver_unload(drv);
-    free(rep.text);
+    uint64_t v = stop_probe(ad, drv);
+    tu_reports_clear(&rep);
 
     assert_true(b_done);
     assert_int_equal(a_done_early, 0); /* CPU 0 was busy: A waited for it */
