@@ -22,7 +22,7 @@ static struct ustor_adapter *adapter_or_report(PVOID devext, const char *api)
 
 /* A flow-control call made from inside a miniport routine must not start
  * requests there (StartIo would nest under the caller's locks): the kick
- * goes to the completion DPC instead. */
+ * goes to this CPU's completion DPC instead. */
 static void kick_later_or_now(struct ustor_adapter *ad)
 {
     struct port_thread *pt = port_thread();

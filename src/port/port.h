@@ -77,7 +77,7 @@ enum port_req_state {
 
 /* The port's request: one per SRB in flight, from a preallocated pool. */
 struct port_request {
-    struct port_request *next;      /* LUN queue / free list / completion list */
+    struct port_request *next;      /* LUN queue / completion list */
     struct ustor_adapter *ad;
     struct port_lun *lun;
     void *srb;
@@ -86,7 +86,7 @@ struct port_request {
     void *cb_ctx;
     volatile int state;             /* enum port_req_state */
     uint32_t index;
-    uint32_t free_next;             /* free list: index + 1 of the next, 0 at the end */
+    uint32_t free_next;             /* free stack: index + 1 of the next, 0 at the end */
     uint32_t timeout_s;
     uint32_t dtl_at_start;          /* DataTransferLength when handed over */
     uint32_t busy_count;
