@@ -20,7 +20,8 @@ static struct ukern_cpu *g_cpus;
 static unsigned g_nr_cpus;
 static unsigned g_rr_next;
 
-/* Always < the CPU count once set (ukern_current_cpu reads it inline). */
+/* The thread's CPU, valid (< the CPU count) for the CPU set whose
+ * generation is recorded with it; ukern_current_cpu reads both inline. */
 _Thread_local int ukern_tls_cpu = -1;
 _Thread_local unsigned ukern_tls_cpu_generation;
 unsigned ukern_cpu_generation = 1;
