@@ -299,14 +299,14 @@ static void free_adapter(struct ustor_adapter *ad)
 {
     if (!ad)
         return;
-    if (ad->luns) {
-        for (uint32_t i = 0; i < ad->nr_lun_slots; i++)
-            if (ad->luns[i]) {
-                free(ad->luns[i]->lu_extension);
-                free(ad->luns[i]);
-            }
-        free(ad->luns);
+    if (ad->lun_list) {
+        struct port_lun *l;
+        for (uint32_t i = 0; (l = port_lun_next(ad, &i)) != NULL;) {
+            free(l->lu_extension);
+            free(l);
+        }
     }
+    free(ad->luns);
     free(ad->lun_list);
     for (uint32_t i = 0; ad->reqs && i < ad->nr_reqs; i++)
         free(ad->reqs[i].sg);

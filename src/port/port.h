@@ -367,6 +367,21 @@ static inline struct port_cpu_counts *port_counts(struct ustor_adapter *ad)
             _sum += (LONG64)__atomic_load_n(&(ad)->counts[_i].field, __ATOMIC_ACQUIRE); \
         _sum;                                                                    \
     })
+/* The LUNs created so far, in creation order:
+ *     for (uint32_t i = 0; (l = port_lun_next(ad, &i)) != NULL;)
+ * A LUN is listed before the I/O that created it is queued or started,
+ * so a walk never misses a LUN that holds requests. */
+static inline struct port_lun *port_lun_next(struct ustor_adapter *ad, uint32_t *i)
+{
+    uint32_t n = __atomic_load_n(&ad->nr_lun_list, __ATOMIC_ACQUIRE);
+    while (*i < n) {
+        struct port_lun *l = __atomic_load_n(&ad->lun_list[(*i)++], __ATOMIC_ACQUIRE);
+        if (l) /* NULL: counted, not stored yet, so it holds nothing yet */
+            return l;
+    }
+    return NULL;
+}
+
 /* Requests the miniport holds (handed to it, not completed), and requests
  * in the port at all (submitted, callback not yet returned). */
 LONG64 port_outstanding(struct ustor_adapter *ad);

@@ -155,12 +155,9 @@ struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target
 LONG64 port_outstanding(struct ustor_adapter *ad)
 {
     LONG64 sum = 0;
-    uint32_t n = __atomic_load_n(&ad->nr_lun_list, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < n; i++) {
-        struct port_lun *l = __atomic_load_n(&ad->lun_list[i], __ATOMIC_ACQUIRE);
-        if (l) /* NULL: counted but not yet stored, so it holds nothing */
-            sum += __atomic_load_n(&l->outstanding, __ATOMIC_SEQ_CST);
-    }
+    struct port_lun *l;
+    for (uint32_t i = 0; (l = port_lun_next(ad, &i)) != NULL;)
+        sum += __atomic_load_n(&l->outstanding, __ATOMIC_SEQ_CST);
     return sum;
 }
 
@@ -256,11 +253,9 @@ void port_kick_lun(struct port_lun *l)
 
 void port_kick_all(struct ustor_adapter *ad)
 {
-    for (uint32_t i = 0; i < ad->nr_lun_slots; i++) {
-        struct port_lun *l = __atomic_load_n(&ad->luns[i], __ATOMIC_ACQUIRE);
-        if (l)
-            port_kick_lun(l);
-    }
+    struct port_lun *l;
+    for (uint32_t i = 0; (l = port_lun_next(ad, &i)) != NULL;)
+        port_kick_lun(l);
 }
 
 static void lun_enqueue(struct port_lun *l, struct port_request *r, bool at_head)
@@ -690,10 +685,8 @@ void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2)
 void port_abort_queued(struct ustor_adapter *ad, UCHAR status)
 {
     struct port_thread *pt = port_thread();
-    for (uint32_t i = 0; i < ad->nr_lun_slots; i++) {
-        struct port_lun *l = __atomic_load_n(&ad->luns[i], __ATOMIC_ACQUIRE);
-        if (!l)
-            continue;
+    struct port_lun *l;
+    for (uint32_t i = 0; (l = port_lun_next(ad, &i)) != NULL;) {
         ukern_spin_acquire_raw(&l->lock);
         struct port_request *q = l->qhead;
         __atomic_store_n(&l->qhead, NULL, __ATOMIC_RELAXED);
@@ -735,16 +728,14 @@ void port_watchdog_scan(struct ustor_adapter *ad)
         port_kick_all(ad);
     }
     bool any_lun_resumed = false;
-    for (uint32_t i = 0; i < ad->nr_lun_slots; i++) {
-        struct port_lun *l = __atomic_load_n(&ad->luns[i], __ATOMIC_ACQUIRE);
-        if (!l)
-            continue;
-        ukern_spin_acquire_raw(&l->lock);
-        if (l->paused && now >= l->pause_until_ns) {
-            __atomic_store_n(&l->paused, false, __ATOMIC_SEQ_CST);
+    struct port_lun *pl;
+    for (uint32_t i = 0; (pl = port_lun_next(ad, &i)) != NULL;) {
+        ukern_spin_acquire_raw(&pl->lock);
+        if (pl->paused && now >= pl->pause_until_ns) {
+            __atomic_store_n(&pl->paused, false, __ATOMIC_SEQ_CST);
             any_lun_resumed = true;
         }
-        ukern_spin_release_raw(&l->lock);
+        ukern_spin_release_raw(&pl->lock);
     }
     if (any_lun_resumed)
         port_kick_all(ad);
