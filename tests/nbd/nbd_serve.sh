@@ -12,21 +12,9 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ustor-serve-test.XXXXXX")
 pid=""
 
-# Sanitizer builds: nbdkit (not instrumented) gets the sanitizer runtime
-# preloaded through a wrapper first in PATH; leak checking is off in it
-# because nbdkit's own allocations at exit are not ours to judge.
-if [ -n "${USTOR_NBD_PRELOAD:-}" ]; then
-    mkdir -p "$tmp/bin"
-    real_nbdkit=$(command -v nbdkit)
-    cat >"$tmp/bin/nbdkit" <<WRAP
-#!/bin/sh
-LD_PRELOAD="$USTOR_NBD_PRELOAD\${LD_PRELOAD:+:\$LD_PRELOAD}" \\
-ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0" \\
-exec "$real_nbdkit" "\$@"
-WRAP
-    chmod +x "$tmp/bin/nbdkit"
-    PATH=$tmp/bin:$PATH
-fi
+# Sanitizer builds: nbdkit runs with the sanitizer runtime preloaded.
+. "$(dirname "$0")/nbdkit_wrap.sh"
+ustor_nbdkit_wrap "$tmp"
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
