@@ -344,11 +344,17 @@ static bool aligned(uint32_t count, uint64_t offset)
 }
 
 /* The smallest block range covering [offset, offset+count). */
-static void cover(uint32_t count, uint64_t offset, uint64_t *lba, uint64_t *nblocks)
+/* The whole blocks covering [offset, offset + count), and a bounce buffer
+ * for them; NULL (errno set for nbdkit) when it cannot be had. */
+static uint8_t *cover(uint32_t count, uint64_t offset, uint64_t *lba, uint64_t *nblocks)
 {
     uint32_t bs = lun_info->block_size;
     *lba = offset / bs;
     *nblocks = (offset + count + bs - 1) / bs - *lba;
+    uint8_t *bounce = malloc(*nblocks * bs);
+    if (!bounce)
+        nbdkit_set_error(ENOMEM);
+    return bounce;
 }
 
 static int read_blocks(ustor_blk_dev *dev, uint64_t lba, uint64_t nblocks, void *buf,
@@ -371,13 +377,10 @@ static int ustor_pread(void *h, void *buf, uint32_t count, uint64_t offset, uint
         return rc;
     }
     uint64_t lba, nblocks;
-    cover(count, offset, &lba, &nblocks);
-    uint32_t bs = lun_info->block_size;
-    uint8_t *bounce = malloc(nblocks * bs);
-    if (!bounce) {
-        nbdkit_set_error(ENOMEM);
+    uint8_t *bounce = cover(count, offset, &lba, &nblocks);
+    if (!bounce)
         return -1;
-    }
+    uint32_t bs = lun_info->block_size;
     pthread_rwlock_rdlock(&rmw_lock);
     int rc = read_blocks(dev, lba, nblocks, bounce, count, offset);
     pthread_rwlock_unlock(&rmw_lock);
@@ -393,13 +396,10 @@ static int write_partial(ustor_blk_dev *dev, const void *data, uint32_t count, u
                          unsigned flags, const char *what)
 {
     uint64_t lba, nblocks;
-    cover(count, offset, &lba, &nblocks);
-    uint32_t bs = lun_info->block_size;
-    uint8_t *bounce = malloc(nblocks * bs);
-    if (!bounce) {
-        nbdkit_set_error(ENOMEM);
+    uint8_t *bounce = cover(count, offset, &lba, &nblocks);
+    if (!bounce)
         return -1;
-    }
+    uint32_t bs = lun_info->block_size;
     struct ustor_blk_result r;
     pthread_rwlock_wrlock(&rmw_lock);
     int rc = ustor_blk_read_sync(dev, lba, (uint32_t)nblocks, bounce, 0, &r);
