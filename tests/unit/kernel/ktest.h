@@ -84,6 +84,24 @@ static inline void ktest_reset_hooks(void)
     memset(&ukern_hooks, 0, sizeof(ukern_hooks));
 }
 
+/* cmocka setup / teardown for tests that need the simulated CPUs: two
+ * CPUs up; afterwards down again, the thread back at PASSIVE_LEVEL and
+ * the hooks cleared. */
+static inline int ktest_setup_two_cpus(void **state)
+{
+    (void)state;
+    return ukern_init(2) == 0 ? 0 : -1;
+}
+
+static inline int ktest_teardown_cpus(void **state)
+{
+    (void)state;
+    ukern_shutdown();
+    ukern_irql_set(PASSIVE_LEVEL);
+    ktest_reset_hooks();
+    return 0;
+}
+
 /* Sleeps for ms milliseconds (used only to give other threads time, never
  * to assert a timing). */
 static inline void ktest_sleep_ms(unsigned ms)

@@ -5,20 +5,6 @@
 
 #include "ktest.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    return ukern_init(2) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ukern_shutdown();
-    ukern_irql_set(PASSIVE_LEVEL);
-    ktest_reset_hooks();
-    return 0;
-}
 
 struct dpc_obs {
     volatile int runs;
@@ -284,7 +270,7 @@ static void test_insert_when_not_running_is_reported(void **state)
 int main(void)
 {
     ktest_seed_init();
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ktest_setup_two_cpus, ktest_teardown_cpus)
     const struct CMUnitTest tests[] = {
         T(test_dpc_runs_at_dispatch_on_dpc_thread_of_own_cpu),
         T(test_double_insert_returns_false),

@@ -10,20 +10,6 @@
 #define SYNC_IRQL ((KIRQL)7)
 #define ROUNDS 3000
 
-static int setup(void **state)
-{
-    (void)state;
-    return ukern_init(2) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ukern_shutdown();
-    ukern_irql_set(PASSIVE_LEVEL);
-    ktest_reset_hooks();
-    return 0;
-}
 
 /* ---- shared "inside" flags ------------------------------------------------ */
 
@@ -529,7 +515,7 @@ static void test_connect_message_based_falls_back_to_line(void **state)
 int main(void)
 {
     ktest_seed_init();
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ktest_setup_two_cpus, ktest_teardown_cpus)
     const struct CMUnitTest tests[] = {
         T(test_S2_3_never_concurrent_with_isr),
         T(test_S1_2_shared_lock_set_excludes),

@@ -8,18 +8,8 @@
 
 static int setup(void **state)
 {
-    (void)state;
     ukern_bind_thread_cpu(0);
-    return ukern_init(2) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ukern_shutdown();
-    ukern_irql_set(PASSIVE_LEVEL);
-    ktest_reset_hooks();
-    return 0;
+    return ktest_setup_two_cpus(state);
 }
 
 static LARGE_INTEGER relative_ms(LONGLONG ms)
@@ -179,7 +169,7 @@ static void test_ns_interface_and_bad_period(void **state)
 int main(void)
 {
     ktest_seed_init();
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, ktest_teardown_cpus)
     const struct CMUnitTest tests[] = {
         T(test_timer_fires_and_queues_its_dpc),
         T(test_timers_fire_in_due_time_order),
