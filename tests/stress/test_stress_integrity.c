@@ -44,7 +44,7 @@ struct worker {
     pthread_mutex_t m;
     pthread_cond_t c;
     int inflight;
-    unsigned todo;
+    unsigned ops_total;
     uint64_t rng;
     unsigned mismatches, errors, lost_or_dup;
     char first_problem[256];
@@ -108,7 +108,7 @@ static void *work(void *arg)
 {
     struct worker *w = arg;
     unsigned next_gen = 1;
-    for (unsigned issued = 0; issued < w->todo;) {
+    for (unsigned issued = 0; issued < w->ops_total;) {
         pthread_mutex_lock(&w->m);
         while (w->inflight >= QD)
             pthread_cond_wait(&w->c, &w->m);
@@ -190,14 +190,14 @@ static void stress(const char *miniport, const char *args)
     bool *busy = calloc(nslots, sizeof(*busy));
     struct worker *w = calloc(THREADS, sizeof(*w));
     pthread_t t[THREADS];
-    unsigned todo = tu_iterations(5000);
+    unsigned ops_total = tu_iterations(5000);
     for (int i = 0; i < THREADS; i++) {
         w[i].dev = dev;
         w[i].nslots = nslots / THREADS;
         w[i].first_slot = w[i].nslots * (uint64_t)i;
         w[i].gen = gen + w[i].first_slot;
         w[i].busy = busy + w[i].first_slot;
-        w[i].todo = todo;
+        w[i].ops_total = ops_total;
         w[i].rng = seed + (uint64_t)i * 7919;
         pthread_mutex_init(&w[i].m, NULL);
         pthread_cond_init(&w[i].c, NULL);

@@ -95,7 +95,7 @@ struct vt_worker {
     pthread_mutex_t m;
     pthread_cond_t c;
     int inflight;
-    unsigned todo, done;
+    unsigned ops_total, done;
     uint64_t rng;
     unsigned mismatches, errors, lost_or_dup;
     char problem[256];
@@ -169,7 +169,7 @@ static void *vt_work(void *arg)
 {
     struct vt_worker *w = arg;
     uint32_t next_gen = 1;
-    for (unsigned issued = 0; issued < w->todo;) {
+    for (unsigned issued = 0; issued < w->ops_total;) {
         pthread_mutex_lock(&w->m);
         while (w->inflight >= VT_QD)
             if (!vt_wait(w)) {
@@ -268,7 +268,7 @@ void vt_stress(struct vt_env *e, unsigned threads, unsigned ops, uint64_t seed, 
         w[i].first_slot = per * i;
         w[i].gen = gen + w[i].first_slot;
         w[i].busy = busy + w[i].first_slot;
-        w[i].todo = ops;
+        w[i].ops_total = ops;
         w[i].rng = seed + (uint64_t)i * 7919;
         pthread_mutex_init(&w[i].m, NULL);
         pthread_cond_init(&w[i].c, NULL);
