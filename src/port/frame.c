@@ -159,42 +159,37 @@ bool port_report(struct ustor_adapter *ad, const char *rule, const void *srb, co
     return r;
 }
 
-/* ---- frames ----------------------------------------------------------- */
+/* ---- frames: the slow halves of port_frame_enter / leave (port.h) ----- */
 
-void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules_routine r,
-                      const struct rules_cell *cell, void *srb, bool take_locks)
+/* S4.4: StartIo before Interrupt, each at least at its IRQL. */
+KIRQL port_frame_take_locks(struct ustor_adapter *ad, const struct rules_cell *cell, KIRQL irql)
 {
-    struct port_thread *pt = &tls;
-    KIRQL irql = ukern_irql_get();
-    f->ad = ad;
-    f->routine = r;
-    f->cell = cell;
-    f->srb = srb;
-    f->held_at_entry = pt->nheld;
-    f->saved_irql = irql;
-    if (take_locks) {
-        /* S4.4: StartIo before Interrupt. */
-        if (cell->held & RL_BIT(RL_STARTIO)) {
-            if (irql < DISPATCH_LEVEL)
-                ukern_irql_set(irql = DISPATCH_LEVEL);
-            port_startio_lock(ad);
-        }
-        if (cell->held & RL_BIT(RL_INTERRUPT)) {
-            if (irql < ad->dirql)
-                ukern_irql_set(irql = ad->dirql);
-            port_interrupt_lock_all(ad);
-        }
-        ukern_irql_set(irql = rules_irql_value(cell->irql, ad->dirql));
+    if (cell->held & RL_BIT(RL_STARTIO)) {
+        if (irql < DISPATCH_LEVEL)
+            ukern_irql_set(irql = DISPATCH_LEVEL);
+        port_startio_lock(ad);
     }
-    f->held_after_port = pt->nheld;
-    f->ke_held_at_entry = ukern_held_count();
-    f->entry_irql = irql;
-    f->prev = pt->top;
-    pt->top = f;
-    if (!rules_irql_ok(cell->irql, irql, ad->dirql))
-        port_report(ad, "RoutineIrql", srb, "%s entered at IRQL %u; the rules table says %s (DIRQL is %u)",
-                    rules_routines[r].name, irql, rules_irql_name(cell->irql), ad->dirql);
-    f->t0 = ad->cfg.collect_stats ? ukern_now_ns() : 0;
+    if (cell->held & RL_BIT(RL_INTERRUPT)) {
+        if (irql < ad->dirql)
+            ukern_irql_set(irql = ad->dirql);
+        port_interrupt_lock_all(ad);
+    }
+    return irql;
+}
+
+void port_frame_release_locks(struct port_frame *f)
+{
+    if (f->cell->held & RL_BIT(RL_INTERRUPT))
+        port_interrupt_unlock_all(f->ad);
+    if (f->cell->held & RL_BIT(RL_STARTIO))
+        port_startio_unlock(f->ad);
+}
+
+void port_frame_report_entry_irql(const struct port_frame *f)
+{
+    struct ustor_adapter *ad = f->ad;
+    port_report(ad, "RoutineIrql", f->srb, "%s entered at IRQL %u; the rules table says %s (DIRQL is %u)",
+                rules_routines[f->routine].name, f->entry_irql, rules_irql_name(f->cell->irql), ad->dirql);
 }
 
 /* Releases a lock the miniport left held, so the run can go on. */
@@ -218,13 +213,14 @@ static void release_leftover(struct port_held_lock *h)
 }
 
 /* --stats: calls, total and longest time per routine. */
-static void routine_stat(struct ustor_adapter *ad, enum rules_routine r, uint64_t dt)
+void port_frame_record_time(const struct port_frame *f)
 {
-    __atomic_fetch_add(&ad->routine_stats[r].calls, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&ad->routine_stats[r].total_ns, dt, __ATOMIC_RELAXED);
-    uint64_t mx = __atomic_load_n(&ad->routine_stats[r].max_ns, __ATOMIC_RELAXED);
-    while (dt > mx && !__atomic_compare_exchange_n(&ad->routine_stats[r].max_ns, &mx, dt, true,
-                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    struct port_routine_stat *st = &f->ad->routine_stats[f->routine];
+    uint64_t dt = ukern_now_ns() - f->t0;
+    __atomic_fetch_add(&st->calls, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&st->total_ns, dt, __ATOMIC_RELAXED);
+    uint64_t mx = __atomic_load_n(&st->max_ns, __ATOMIC_RELAXED);
+    while (dt > mx && !__atomic_compare_exchange_n(&st->max_ns, &mx, dt, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
 }
 
@@ -249,15 +245,12 @@ static void report_ke_leftover(const void *obj, enum ukern_lock_api api, void *c
                 "released it so other threads do not hang", rules_routines[f->routine].name, obj, how);
 }
 
-void port_frame_leave(struct port_frame *f, bool release_locks)
+/* The routine returned at another IRQL or holding locks. */
+void port_frame_check_return(struct port_frame *f)
 {
     struct port_thread *pt = &tls;
     struct ustor_adapter *ad = f->ad;
     KIRQL now = ukern_irql_get();
-
-    if (f->t0)
-        routine_stat(ad, f->routine, ukern_now_ns() - f->t0);
-
     if (now != f->entry_irql) {
         port_report(ad, "SpChangeIrql", f->srb, "%s returned at IRQL %u but was called at IRQL %u",
                     rules_routines[f->routine].name, now, f->entry_irql);
@@ -277,15 +270,4 @@ void port_frame_leave(struct port_frame *f, bool release_locks)
         struct leftover_ctx c = { f };
         ukern_held_release_from(f->ke_held_at_entry, report_ke_leftover, &c);
     }
-    pt->top = f->prev;
-
-    if (release_locks) {
-        if (f->cell->held & RL_BIT(RL_INTERRUPT))
-            port_interrupt_unlock_all(ad);
-        if (f->cell->held & RL_BIT(RL_STARTIO))
-            port_startio_unlock(ad);
-        ukern_irql_set(f->saved_irql);
-    }
-    if (pt->top == NULL && pt->hold_drain == 0)
-        port_drain_completions();
 }

@@ -217,7 +217,6 @@ struct ustor_adapter {
      * (port_outstanding). */
     struct port_cpu_counts {
         volatile uint64_t submitted;   /* accepted by ustor_submit_srb */
-        volatile uint64_t completed;   /* completion callback about to run */
         volatile uint64_t released;    /* completion callback returned */
     } __attribute__((aligned(64))) counts[PORT_MAX_FREE_LISTS];
 
@@ -236,7 +235,7 @@ struct ustor_adapter {
     struct port_pool_block *pool_list;
 
     /* statistics */
-    struct {
+    struct port_routine_stat {
         volatile uint64_t calls, total_ns, max_ns;
     } routine_stats[RR_COUNT];
     volatile uint64_t n_busy, n_timeouts, n_resets, n_errors;
@@ -293,13 +292,8 @@ static inline struct port_thread *port_thread(void)
     return pt ? pt : port_thread_first();
 }
 
-/* Runs a miniport routine's prologue / epilogue: takes the table-A locks
- * (unless already held by the caller, as for ISRs), raises to the
- * table's IRQL, checks IRQL and locks on return, drains completions when
- * this was the outermost frame. */
-void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules_routine r,
-                      const struct rules_cell *cell, void *srb, bool take_locks);
-void port_frame_leave(struct port_frame *f, bool release_locks);
+/* port_frame_enter / port_frame_leave run a miniport routine's prologue
+ * and epilogue; they are inline, at the end of this file. */
 
 /* Records a lock this thread took (or that the kernel took for it). */
 void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
@@ -410,5 +404,68 @@ void port_interrupts_disconnect(struct ustor_adapter *ad);
 /* Pool (port/pool.c): leak check at removal. */
 void port_pool_check_leaks(struct ustor_adapter *ad);
 void port_pool_release_all(struct ustor_adapter *ad);
+
+/* ---- frames ------------------------------------------------------------ */
+
+/* Their slow halves, out of line (frame.c): taking and releasing the
+ * table-A locks, statistics, and what a routine did wrong. */
+KIRQL port_frame_take_locks(struct ustor_adapter *ad, const struct rules_cell *cell, KIRQL irql);
+void port_frame_release_locks(struct port_frame *f);
+void port_frame_report_entry_irql(const struct port_frame *f);
+void port_frame_record_time(const struct port_frame *f);
+void port_frame_check_return(struct port_frame *f);
+
+/* A miniport routine's prologue: takes the table-A locks (unless the
+ * caller already holds them, as for ISRs), raises to the table's IRQL,
+ * and pushes the frame the verifier's reports name.  Inline, because
+ * every request runs two of them. */
+static inline void port_frame_enter(struct port_frame *f, struct ustor_adapter *ad, enum rules_routine r,
+                                    const struct rules_cell *cell, void *srb, bool take_locks)
+{
+    struct port_thread *pt = port_thread();
+    KIRQL irql = ukern_irql_get();
+    f->ad = ad;
+    f->routine = r;
+    f->cell = cell;
+    f->srb = srb;
+    f->held_at_entry = pt->nheld;
+    f->saved_irql = irql;
+    if (take_locks) {
+        if (cell->held & (RL_BIT(RL_STARTIO) | RL_BIT(RL_INTERRUPT)))
+            irql = port_frame_take_locks(ad, cell, irql);
+        irql = rules_irql_value(cell->irql, ad->dirql);
+        ukern_irql_set(irql);
+    }
+    f->held_after_port = pt->nheld;
+    f->ke_held_at_entry = ukern_held_count();
+    f->entry_irql = irql;
+    f->prev = pt->top;
+    pt->top = f;
+    if (__builtin_expect(!rules_irql_ok(cell->irql, irql, ad->dirql), 0))
+        port_frame_report_entry_irql(f);
+    f->t0 = __builtin_expect(ad->cfg.collect_stats, 0) ? ukern_now_ns() : 0;
+}
+
+/* Its epilogue: checks SpChangeIrql and the locks left held (releasing
+ * them so the run goes on), releases the table-A locks, and drains the
+ * completions when this was the outermost frame. */
+static inline void port_frame_leave(struct port_frame *f, bool release_locks)
+{
+    struct port_thread *pt = port_thread();
+    if (__builtin_expect(f->t0 != 0, 0))
+        port_frame_record_time(f);
+    if (__builtin_expect(ukern_irql_get() != f->entry_irql || pt->nheld > f->held_after_port ||
+                             ukern_held_count() > f->ke_held_at_entry,
+                         0))
+        port_frame_check_return(f);
+    pt->top = f->prev;
+    if (release_locks) {
+        if (f->cell->held & (RL_BIT(RL_STARTIO) | RL_BIT(RL_INTERRUPT)))
+            port_frame_release_locks(f);
+        ukern_irql_set(f->saved_irql);
+    }
+    if (pt->top == NULL && pt->hold_drain == 0)
+        port_drain_completions();
+}
 
 #endif /* USTOR_PORT_PORT_H */

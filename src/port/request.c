@@ -588,7 +588,6 @@ static void finish(struct port_request *r)
         ukern_spin_release_raw(&l->lock);
     }
 
-    __atomic_fetch_add(&port_counts(ad)->completed, 1, __ATOMIC_RELAXED);
     if (status != SRB_STATUS_SUCCESS)
         __atomic_fetch_add(&ad->n_errors, 1, __ATOMIC_RELAXED);
 
