@@ -62,9 +62,8 @@ static bool extra(const char *a)
     return false;
 }
 
-/* What one clock read costs here: the port reads CLOCK_MONOTONIC twice per
- * request (submit and start times), so this bounds what a coarser clock
- * would save. */
+/* What one clock read costs here.  The port reads no clock per request
+ * (the watchdog advances the adapter's clock), and this is why. */
 static double clock_ns(clockid_t id)
 {
     struct timespec ts;
@@ -85,14 +84,14 @@ int main(int argc, char **argv)
                 "  --threads=N  only N submitting threads (default: 1, then one per CPU)",
                 extra);
     unsigned cpus = bench_nr_cpus();
-    const char *cols[] = { "mode", "threads", "floor ns/IO", "port ns/IO", "ratio", "port MIOPS", "MIOPS/core",
-                           "CPUs seen" };
+    const char *cols[] = { "mode", "threads", "floor ns/IO", "port ns/IO", "ratio", "best ratio", "port MIOPS",
+                           "MIOPS/core", "CPUs seen" };
     char title[160];
     snprintf(title, sizeof(title),
              "Port overhead, null miniport, qd %u per thread, median (min-max) of %u reps, %u CPUs",
              opt_qd, o.reps, cpus);
-    bench_table_begin(&o, title, cols, 8);
-    double ratio_full1 = -1, ratio_virt1 = -1, best_per_core = 0;
+    bench_table_begin(&o, title, cols, 9);
+    double ratio_full1 = -1, ratio_virt1 = -1, best_full1 = -1, best_virt1 = -1, best_per_core = 0;
     unsigned thread_counts[2] = { opt_threads ? opt_threads : 1, cpus };
     int nr_counts = opt_threads || cpus == 1 ? 1 : 2;
     double floor_one = 0;
@@ -110,19 +109,26 @@ int main(int argc, char **argv)
             struct null_result floor = bench_null_direct(&o, &r);
             struct null_result port = bench_null_port(&o, &r);
             double ratio = port.ns_per_io.median / floor.ns_per_io.median;
+            /* Other load only ever slows a repetition: fastest over fastest
+             * is the steadier ratio on a shared machine. */
+            double best = port.ns_per_io.min / floor.ns_per_io.min;
             /* The floor scales perfectly if the CPUs are free; how much it
              * sped up says how many CPUs this row really had. */
             if (r.threads == 1)
                 floor_one = floor.ns_per_io.median;
             unsigned cores = r.threads < cpus ? r.threads : cpus;
             double per_core = port.iops.median / 1e6 / cores;
-            if (m == USTOR_SYNC_FULL_DUPLEX && r.threads == 1)
+            if (m == USTOR_SYNC_FULL_DUPLEX && r.threads == 1) {
                 ratio_full1 = ratio;
-            if (m == USTOR_SYNC_VIRTUAL && r.threads == 1)
+                best_full1 = best;
+            }
+            if (m == USTOR_SYNC_VIRTUAL && r.threads == 1) {
                 ratio_virt1 = ratio;
+                best_virt1 = best;
+            }
             if (per_core > best_per_core)
                 best_per_core = per_core;
-            char c1[16], c2[48], c3[48], c4[16], c5[48], c6[16], c7[16];
+            char c1[16], c2[48], c3[48], c4[16], c4b[16], c5[48], c6[16], c7[16];
             if (r.threads == 1)
                 snprintf(c7, sizeof(c7), "1");
             else if (floor_one > 0)
@@ -133,14 +139,15 @@ int main(int argc, char **argv)
             bench_fmt_stat(c2, sizeof(c2), floor.ns_per_io, 1);
             bench_fmt_stat(c3, sizeof(c3), port.ns_per_io, 1);
             snprintf(c4, sizeof(c4), "%.1fx", ratio);
+            snprintf(c4b, sizeof(c4b), "%.1fx", best);
             struct bench_stat mi = port.iops;
             mi.median /= 1e6;
             mi.min /= 1e6;
             mi.max /= 1e6;
             bench_fmt_stat(c5, sizeof(c5), mi, 2);
             snprintf(c6, sizeof(c6), "%.2f", per_core);
-            const char *cells[] = { ustor_sync_mode_name(r.mode), c1, c2, c3, c4, c5, c6, c7 };
-            bench_table_row(&o, cells, 8);
+            const char *cells[] = { ustor_sync_mode_name(r.mode), c1, c2, c3, c4, c4b, c5, c6, c7 };
+            bench_table_row(&o, cells, 9);
             if (port.errors)
                 bench_note(&o, "WARNING: %llu completions were not SRB_STATUS_SUCCESS",
                            (unsigned long long)port.errors);
@@ -148,13 +155,14 @@ int main(int argc, char **argv)
     }
     bench_table_end(&o);
     bench_note(&o, "CPUs seen: the floor's speed-up over one thread (2.0 = both CPUs were free for the "
-                   "multi-thread row; less means other processes were running).");
+                   "multi-thread row; less means other processes were running). best ratio: the fastest "
+                   "port repetition over the fastest floor repetition.");
     if (ratio_full1 >= 0)
-        bench_note(&o, "target port <= 2x floor, 1 thread, full duplex: %.1fx -> %s", ratio_full1,
-                   ratio_full1 <= 2.0 ? "MET" : "NOT MET");
+        bench_note(&o, "target port <= 2x floor, 1 thread, full duplex: %.1fx (best %.1fx) -> %s", ratio_full1,
+                   best_full1, ratio_full1 <= 2.0 ? "MET" : "NOT MET");
     if (ratio_virt1 >= 0)
-        bench_note(&o, "target port <= 2x floor, 1 thread, virtual: %.1fx -> %s", ratio_virt1,
-                   ratio_virt1 <= 2.0 ? "MET" : "NOT MET");
+        bench_note(&o, "target port <= 2x floor, 1 thread, virtual: %.1fx (best %.1fx) -> %s", ratio_virt1,
+                   best_virt1, ratio_virt1 <= 2.0 ? "MET" : "NOT MET");
     bench_note(&o, "one clock_gettime: CLOCK_MONOTONIC %.1f ns, CLOCK_MONOTONIC_COARSE %.1f ns",
                clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_MONOTONIC_COARSE));
     bench_note(&o, "target >= 5 M I/Os per second per core: best %.2f M -> %s", best_per_core,

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ustorport needs, if any are missing.
-# Used by run.sh and test.sh; safe to run again.
+# Used by run.sh and test.sh; safe to run again.  Extra package names on
+# the command line are installed too (bench/instructions.sh: valgrind).
 set -euo pipefail
 
-packages=(build-essential cmake clang libclang-rt-dev libcmocka-dev pkg-config git nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio)
+packages=(build-essential cmake clang libclang-rt-dev libcmocka-dev pkg-config git nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,34 +42,36 @@ const char *ustor_last_error(void)
 void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
                     const void *handle, bool by_port)
 {
-    if (tls.nheld == PORT_MAX_HELD) {
+    struct port_thread *pt = port_thread();
+    if (pt->nheld == PORT_MAX_HELD) {
         port_report(ad, "StorPortSpinLock", NULL,
                     "more than %d locks held at once on one thread; lock bookkeeping stops here",
                     PORT_MAX_HELD);
         return;
     }
     vhooks_port_lock_acquired(ad, cls, id); /* lock-order graph: before it counts as held */
-    struct port_held_lock *h = &tls.held[tls.nheld++];
+    struct port_held_lock *h = &pt->held[pt->nheld++];
     h->cls = cls;
     h->id = id;
     h->handle = handle;
     h->ad = ad;
     h->by_port = by_port;
-    h->taken_in = tls.top ? rules_routines[tls.top->routine].name : "(port)";
+    h->taken_in = pt->top ? rules_routines[pt->top->routine].name : "(port)";
     h->taken_at = __builtin_return_address(0);
 }
 
 bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out)
 {
-    for (unsigned i = tls.nheld; i-- > 0;) {
-        struct port_held_lock *h = &tls.held[i];
+    struct port_thread *pt = port_thread();
+    for (unsigned i = pt->nheld; i-- > 0;) {
+        struct port_held_lock *h = &pt->held[i];
         if ((id == NULL || h->id == id) && (handle == NULL || h->handle == handle)) {
             if (out)
                 *out = *h;
             /* Usually the newest: nothing to move. */
-            if (i + 1 < tls.nheld)
-                memmove(h, h + 1, (tls.nheld - i - 1) * sizeof(*h));
-            tls.nheld--;
+            if (i + 1 < pt->nheld)
+                memmove(h, h + 1, (pt->nheld - i - 1) * sizeof(*h));
+            pt->nheld--;
             return true;
         }
     }

@@ -479,11 +479,9 @@ static void name_port_lock(void *ctx, char *buf, size_t len)
     }
 }
 
-void vhooks_port_lock_acquired(struct ustor_adapter *ad, enum rules_lock cls, const void *id)
+static void __attribute__((noinline)) graph_port_lock(struct vh_adapter *vh, struct ustor_adapter *ad,
+                                                      enum rules_lock cls, const void *id)
 {
-    struct vh_adapter *vh = vh_of(ad);
-    if (!vh || !vh->graph)
-        return;
     const void *held[VH_MAX_HELD];
     bool in_irq;
     unsigned n = held_for(ad, id, held, &in_irq);
@@ -499,6 +497,15 @@ void vhooks_port_lock_acquired(struct ustor_adapter *ad, enum rules_lock cls, co
         .irql = irql,
     };
     lg_acquire(vh->graph, &a, held, n);
+}
+
+/* Every port lock taken, verifier on or off: the test is all most calls
+ * pay; the graph's work (and its stack) is in graph_port_lock. */
+void vhooks_port_lock_acquired(struct ustor_adapter *ad, enum rules_lock cls, const void *id)
+{
+    struct vh_adapter *vh = vh_of(ad);
+    if (vh && vh->graph)
+        graph_port_lock(vh, ad, cls, id);
 }
 
 struct ke_lock_name {
