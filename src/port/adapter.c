@@ -20,15 +20,10 @@
 #define MAX_ADAPTERS 64
 static struct ustor_adapter *live[MAX_ADAPTERS];
 
-struct ustor_adapter *port_adapter_from_devext(PVOID devext)
+struct ustor_adapter *port_adapter_search(PVOID devext)
 {
     if (!devext)
         return NULL;
-    /* Almost always the adapter whose routine is running on this thread
-     * (live while its frame is). */
-    const struct port_frame *top = port_thread()->top;
-    if (top && top->ad->devext == devext)
-        return top->ad;
     for (unsigned i = 0; i < MAX_ADAPTERS; i++) {
         struct ustor_adapter *ad = __atomic_load_n(&live[i], __ATOMIC_ACQUIRE);
         if (ad && ad->devext == devext)

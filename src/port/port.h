@@ -331,8 +331,17 @@ static inline enum ustor_sync_mode port_mode(const struct ustor_adapter *ad)
 /* ---- adapter lookup -------------------------------------------------- */
 
 /* Maps a miniport's HwDeviceExtension back to its adapter; NULL if it is
- * not one (reported by the caller). */
-struct ustor_adapter *port_adapter_from_devext(PVOID devext);
+ * not one (reported by the caller).  Almost always the adapter whose
+ * routine is running on this thread (live while its frame is), tried
+ * inline; otherwise the search through the live adapters. */
+struct ustor_adapter *port_adapter_search(PVOID devext);
+static inline struct ustor_adapter *port_adapter_from_devext(PVOID devext)
+{
+    const struct port_frame *top = port_thread()->top;
+    if (top && top->ad->devext == devext && devext)
+        return top->ad;
+    return port_adapter_search(devext);
+}
 const char *port_mode_name(enum ustor_sync_mode m);
 
 /* ---- requests ---------------------------------------------------------- */

@@ -117,11 +117,21 @@ struct port_request *port_request_from_srb(struct ustor_adapter *ad, void *srb)
 
 /* ---- LUNs ----------------------------------------------------------- */
 
+static inline bool lun_in_range(const struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun)
+{
+    return path < ad->nr_paths && target < ad->nr_targets && lun < ad->nr_luns;
+}
+
+static inline uint32_t lun_slot(const struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun)
+{
+    return ((uint32_t)path * ad->nr_targets + target) * ad->nr_luns + lun;
+}
+
 struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun, bool create)
 {
-    if (path >= ad->nr_paths || target >= ad->nr_targets || lun >= ad->nr_luns)
+    if (!lun_in_range(ad, path, target, lun))
         return NULL;
-    uint32_t slot = ((uint32_t)path * ad->nr_targets + target) * ad->nr_luns + lun;
+    uint32_t slot = lun_slot(ad, path, target, lun);
     struct port_lun *l = __atomic_load_n(&ad->luns[slot], __ATOMIC_ACQUIRE);
     if (l || !create)
         return l;
@@ -392,7 +402,12 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
         port_report(ad, "BadSrb", srb, "%s", port_thread()->last_error);
         return rc;
     }
-    struct port_lun *l = port_lun_get(ad, path, target, lun, true);
+    /* The LUN exists after its first I/O: looked up inline. */
+    struct port_lun *l = lun_in_range(ad, path, target, lun)
+                             ? __atomic_load_n(&ad->luns[lun_slot(ad, path, target, lun)], __ATOMIC_ACQUIRE)
+                             : NULL;
+    if (!l)
+        l = port_lun_get(ad, path, target, lun, true);
     if (!l) {
         port_set_error("no logical unit %u/%u/%u: the miniport reports %u bus(es), %u target(s), %u LUN(s)",
                        path, target, lun, ad->nr_paths, ad->nr_targets, ad->nr_luns);
