@@ -329,7 +329,7 @@ static struct result measure(const struct bench_opts *o, enum path_kind kind, us
 }
 
 static void row(const struct bench_opts *o, const char *path, const char *mode, unsigned qd, const struct result *r,
-                const char *vs)
+                const char *floor_kiops, const char *vs)
 {
     char c2[16], c3[64], c4[16], c5[16], c6[16], c7[16];
     snprintf(c2, sizeof(c2), "%u", qd);
@@ -342,8 +342,8 @@ static void row(const struct bench_opts *o, const char *path, const char *mode, 
     snprintf(c5, sizeof(c5), "%.1f", r->p99);
     snprintf(c6, sizeof(c6), "%.1f", r->p999);
     snprintf(c7, sizeof(c7), "%.2f", r->csw_per_io);
-    const char *cells[] = { path, mode, c2, c3, c4, c5, c6, c7, vs };
-    bench_table_row(o, cells, 9);
+    const char *cells[] = { path, mode, c2, c3, c4, c5, c6, c7, floor_kiops, vs };
+    bench_table_row(o, cells, 10);
     if (r->errors)
         bench_note(o, "WARNING: %llu completions were not SRB_STATUS_SUCCESS", (unsigned long long)r->errors);
 }
@@ -362,22 +362,22 @@ int main(int argc, char **argv)
     uint64_t total1 = bench_amount(&o, 20000), totalq = bench_amount(&o, 60000);
     unsigned qds[2] = { 1, opt_qd_high };
     const char *cols[] = { "path", "mode", "QD", "kIOPS", "p50 us", "p99 us", "p99.9 us", "ctx switches/IO",
-                           "floor/port IOPS" };
+                           "floor kIOPS", "floor/port IOPS" };
     char title[200];
     snprintf(title, sizeof(title),
              "Interrupt path, %s, %u-byte reads, kIOPS median (min-max) of %u reps, latency over all reps, %u CPUs",
              vio ? "virtio miniport on virtio-blk (latency=zero)" : "ramdisk-phys complete=dpc (NO virtio miniport built)",
              XFER, o.reps, bench_nr_cpus());
-    bench_table_begin(&o, title, cols, 9);
+    bench_table_begin(&o, title, cols, 10);
     struct result fl_cv[2], fl_spin[2];
     for (int q = 0; q < 2; q++) {
         uint64_t total = q ? totalq : total1;
         fl_cv[q] = measure(&o, PATH_CONDVAR, NULL, qds[q], total);
-        row(&o, "handoff condvar", "-", qds[q], &fl_cv[q], "1.0x");
+        row(&o, "handoff condvar", "-", qds[q], &fl_cv[q], "-", "1.0x");
         fl_spin[q] = measure(&o, PATH_SPIN, NULL, qds[q], total);
         char vs[16];
         snprintf(vs, sizeof(vs), "%.2fx", fl_cv[q].iops.median / fl_spin[q].iops.median);
-        row(&o, "handoff spin ring", "-", qds[q], &fl_spin[q], vs);
+        row(&o, "handoff spin ring", "-", qds[q], &fl_spin[q], "-", vs);
     }
     static const char *const sync_arg[3] = { "sync=half", "sync=full", "sync=concurrent" };
     double worst = 0, worst_p50 = 0;
@@ -407,28 +407,35 @@ int main(int argc, char **argv)
         struct ustor_adapter_info info;
         ustor_adapter_get_info(ad, &info);
         for (int q = 0; q < 2; q++) {
+            /* The floor again, right before this row: wake-up costs on a
+             * shared VM drift over a run, and the comparison should see
+             * the same machine. */
+            struct result near = measure(&o, PATH_CONDVAR, NULL, qds[q], q ? totalq : total1);
             struct result r = measure(&o, PATH_PORT, ad, qds[q], q ? totalq : total1);
-            double ratio = fl_cv[q].iops.median / r.iops.median;
+            double ratio = near.iops.median / r.iops.median;
             if (ratio > worst)
                 worst = ratio;
-            if (r.p50 / fl_cv[q].p50 > worst_p50)
-                worst_p50 = r.p50 / fl_cv[q].p50;
-            char vs[16];
+            if (r.p50 / near.p50 > worst_p50)
+                worst_p50 = r.p50 / near.p50;
+            char vs[16], fk[24];
             snprintf(vs, sizeof(vs), "%.1fx", ratio);
-            row(&o, mp->name, ustor_sync_mode_name(info.mode), qds[q], &r, vs);
+            snprintf(fk, sizeof(fk), "%.1f", near.iops.median / 1e3);
+            row(&o, mp->name, ustor_sync_mode_name(info.mode), qds[q], &r, fk, vs);
         }
         bench_adapter_free(ad, drv);
         if (dev)
             dev->ops->destroy(dev->dev);
     }
     bench_table_end(&o);
-    bench_note(&o, "floor/port IOPS: the condvar handoff's IOPS over this row's at the same QD (1.0x = as fast as "
-                   "the floor). ctx switches/IO: voluntary + involuntary, all threads of the process "
-                   "(getrusage), per completed I/O.");
+    bench_note(&o, "floor kIOPS: the condvar handoff at the same QD, measured again just before this row. "
+                   "floor/port IOPS: that floor's IOPS over this row's (1.0x = as fast as the floor). "
+                   "ctx switches/IO: voluntary + involuntary, all threads of the process (getrusage), per "
+                   "completed I/O.");
     if (!vio)
         bench_note(&o, "NOTE: no \"virtio\" miniport in this build; ramdisk-phys with complete=dpc stands in "
                        "(a DPC handoff, no interrupt).");
-    bench_note(&o, "p50 latency, port over condvar floor, worst mode and QD: %.1fx", worst_p50);
+    bench_note(&o, "p50 latency, port over the condvar floor measured before it, worst mode and QD: %.1fx",
+               worst_p50);
     bench_note(&o, "target interrupt path within 3x of the handoff floor (IOPS, worst mode and QD): %.1fx -> %s",
                worst, worst <= 3.0 ? "MET" : "NOT MET");
     return 0;
