@@ -1,10 +1,11 @@
 /*
  * frame.c - what each thread is doing for the port: a stack of miniport
  * routine frames and the locks the thread holds.  Every call into the
- * miniport goes through port_frame_enter/leave, which take the table-A
- * locks and IRQL (rules.c), and on return check SpChangeIrql and
- * StorPortSpinLock; the outermost frame then drains the completions the
- * routine produced, with no lock held.
+ * miniport goes through port_frame_enter/leave (inline, port.h), which
+ * take the table-A locks and IRQL (rules.c), and on return check
+ * SpChangeIrql and StorPortSpinLock; the outermost frame then drains the
+ * completions the routine produced, with no lock held.  Their slow
+ * halves (locks, statistics, reports) are here.
  */
 #include "port/port.h"
 #include "port/vhooks.h"
