@@ -167,7 +167,7 @@ struct ustor_lock_stats {
 #define USTOR_MAX_STATS_ROUTINES 32
 #define USTOR_MAX_STATS_LOCKS 80
 struct ustor_stats {
-    /* completed: requests whose completion callback has returned */
+    /* completed: requests whose completion callback has been called */
     uint64_t submitted, completed, busy_reissues, timeouts, bus_resets;
     uint64_t errors; /* completed with a status other than SUCCESS */
     unsigned nr_routines, nr_locks;

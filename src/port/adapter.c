@@ -608,9 +608,7 @@ void ustor_adapter_get_stats(const ustor_adapter *ad, struct ustor_stats *st)
         return;
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
     st->submitted = (uint64_t)port_count_sum(ad, submitted);
-    /* Completed = callback returned: one count per I/O serves both the
-     * statistics and the stop path's wait (port_in_port). */
-    st->completed = (uint64_t)port_count_sum(ad, released);
+    st->completed = (uint64_t)port_count_sum(ad, completed);
     st->busy_reissues = LOAD(ad->n_busy);
     st->timeouts = LOAD(ad->n_timeouts);
     st->bus_resets = LOAD(ad->n_resets);

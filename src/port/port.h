@@ -217,6 +217,7 @@ struct ustor_adapter {
      * (port_outstanding). */
     struct port_cpu_counts {
         volatile uint64_t submitted;   /* accepted by ustor_submit_srb */
+        volatile uint64_t completed;   /* completion callback about to run */
         volatile uint64_t released;    /* completion callback returned */
     } __attribute__((aligned(64))) counts[PORT_MAX_FREE_LISTS];
 

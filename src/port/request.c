@@ -603,6 +603,10 @@ static void finish(struct port_request *r)
         ukern_spin_release_raw(&l->lock);
     }
 
+    /* Counted before the callback, so that a host that has seen its last
+     * callback also sees it in the statistics; "released" (after the
+     * callback) is what the stop path waits for. */
+    __atomic_fetch_add(&port_counts(ad)->completed, 1, __ATOMIC_RELAXED);
     if (status != SRB_STATUS_SUCCESS)
         __atomic_fetch_add(&ad->n_errors, 1, __ATOMIC_RELAXED);
 
