@@ -2,9 +2,10 @@
  * test_request_steady.c - the request path in steady state (src/port/
  * request.c and what it calls): once a LUN has seen its first I/O,
  * submitting a request and completing it inside HwStorStartIo allocates
- * nothing and makes no system call on the submitting thread, in every
- * synchronization mode, with the verifier off, logging, and logging with
- * the lock-order graph.
+ * nothing, makes no system call on the submitting thread, and takes no
+ * adapter-wide lock but the one table A names for HwStorStartIo in the
+ * adapter's mode, once per request; in every synchronization mode, with
+ * the verifier off, logging, and logging with the lock-order graph.
  *
  * Allocations are counted by malloc and its relatives defined in this
  * program (they forward to glibc's).  System calls are counted by a
@@ -12,7 +13,8 @@
  * this test's main thread: it counts the call and lets it continue
  * (SECCOMP_USER_NOTIF_FLAG_CONTINUE), so nothing the port does changes.
  * Both are compiled out under ASan and TSan, whose runtimes own malloc
- * and make system calls of their own; the plain build runs them.
+ * and make system calls of their own (the lock counts still run there);
+ * the plain build runs everything.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,6 +31,8 @@
 #include <unistd.h>
 
 #include <ustor/builtin.h>
+
+#include "port/rules.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define STEADY_SANITIZED 1
@@ -130,6 +134,7 @@ struct run {
     int seccomp_errno;   /* why it is unavailable */
     int measuring;       /* 1 while the measured loop runs */
     unsigned long allocs;
+    struct ustor_stats *before, *after; /* around the measured loop */
     int not_inline;      /* completions that did not happen inside the submit */
     int failed;          /* submissions refused or completions not SUCCESS */
     char first_failure[256];
@@ -193,6 +198,7 @@ static void *measure_thread(void *arg)
     struct run *r = arg;
     for (int i = 0; i < WARMUP_IOS; i++)
         one_io(r, i);
+    ustor_adapter_get_stats(r->ad, r->before);
 #if STEADY_CAN_MEASURE
     int fd = install_syscall_listener();
     if (fd < 0) {
@@ -209,7 +215,11 @@ static void *measure_thread(void *arg)
     count_allocs = false;
     r->allocs = allocs;
     __atomic_store_n(&r->measuring, 0, __ATOMIC_SEQ_CST);
+#else
+    for (int i = 0; i < r->ios; i++)
+        one_io(r, i);
 #endif
+    ustor_adapter_get_stats(r->ad, r->after);
     return NULL;
 }
 
@@ -250,6 +260,36 @@ static void supervise(struct run *r, int fd)
 }
 #endif
 
+static uint64_t lock_acquisitions(const struct ustor_stats *st, const char *name)
+{
+    for (unsigned i = 0; i < st->nr_locks; i++)
+        if (strcmp(st->locks[i].name, name) == 0)
+            return st->locks[i].acquisitions;
+    return 0;
+}
+
+/* The adapter-wide locks the port took over the measured loop: exactly
+ * one of each lock table A holds for HwStorStartIo in this mode per
+ * request (HwStorBuildIo holds none), and none of the others. */
+static void check_locks(const struct run *r, const char *what)
+{
+    struct ustor_adapter_info info;
+    ustor_adapter_get_info(r->ad, &info);
+    rules_lockset held = rules_cell(RR_STARTIO, info.mode)->held | rules_cell(RR_BUILDIO, info.mode)->held;
+    static const struct {
+        enum rules_lock cls;
+        const char *name;
+    } locks[] = { { RL_STARTIO, "StartIoLock" }, { RL_INTERRUPT, "InterruptLock" }, { RL_DPC, "DpcLock" } };
+    for (size_t i = 0; i < sizeof(locks) / sizeof(locks[0]); i++) {
+        uint64_t n = lock_acquisitions(r->after, locks[i].name) - lock_acquisitions(r->before, locks[i].name);
+        uint64_t want = held & RL_BIT(locks[i].cls) ? (uint64_t)r->ios : 0;
+        if (n != want)
+            fail_msg("%s (%s): %s taken %llu times in %d steady-state I/Os; table A says %llu", what,
+                     ustor_sync_mode_name(info.mode), locks[i].name, (unsigned long long)n, r->ios,
+                     (unsigned long long)want);
+    }
+}
+
 struct config {
     const char *miniport;
     const char *args;
@@ -286,7 +326,11 @@ static void run_config(const struct config *c)
     r->ios = (int)tu_iterations(2000);
     r->listener = -1;
     r->buf = aligned_alloc(4096, (size_t)QD * XFER);
+    r->before = calloc(1, sizeof(*r->before));
+    r->after = calloc(1, sizeof(*r->after));
     assert_non_null(r->buf);
+    assert_non_null(r->before);
+    assert_non_null(r->after);
     memset(r->buf, 0x5a, (size_t)QD * XFER);
 
     pthread_t t;
@@ -331,9 +375,12 @@ static void run_config(const struct config *c)
                  "the submitting thread", what, r->syscalls, r->ios, nrs);
     }
 #endif
+    check_locks(r, what);
     uint64_t v = ustor_adapter_violations(ad);
     if (v)
         fail_msg("%s: %llu verifier reports:\n%s", what, (unsigned long long)v, rep.text ? rep.text : "");
+    free(r->before);
+    free(r->after);
     free(r->buf);
     free(r);
     ustor_adapter_destroy(ad);
@@ -343,6 +390,8 @@ static void run_config(const struct config *c)
 
 static void run_all_verifier_modes(const char *miniport, const char *args)
 {
+    if (!STEADY_CAN_MEASURE)
+        print_message("sanitizer build: allocations and system calls not counted, locks are\n");
     const struct config cs[] = {
         { miniport, args, USTOR_VERIFIER_OFF, false },
         { miniport, args, USTOR_VERIFIER_LOG, false },
@@ -352,13 +401,11 @@ static void run_all_verifier_modes(const char *miniport, const char *args)
         run_config(&cs[i]);
 }
 
-#define STEADY_TEST(name, miniport, args)                                                        \
-    static void name(void **state)                                                               \
-    {                                                                                            \
-        (void)state;                                                                             \
-        if (!STEADY_CAN_MEASURE)                                                                 \
-            skip(); /* sanitizer runtimes own malloc and make system calls */                    \
-        run_all_verifier_modes(miniport, args);                                                  \
+#define STEADY_TEST(name, miniport, args)       \
+    static void name(void **state)              \
+    {                                           \
+        (void)state;                            \
+        run_all_verifier_modes(miniport, args); \
     }
 
 STEADY_TEST(test_virtual_allocates_nothing_and_makes_no_syscall, "ramdisk", "size=1M;complete=inline")
