@@ -623,18 +623,20 @@ static void finish(struct port_request *r)
 
 /* Completions made where host callbacks cannot run (a lock is held, or
  * IRQL is above DISPATCH: an ISR) go to this CPU's completion queue and
- * DPC, as Storport completes ISR-completed requests from its own DPC. */
-static void handoff_to_dpc(struct port_request *r)
+ * DPC, as Storport completes ISR-completed requests from its own DPC.
+ * A run of one adapter's requests goes over at once (an ISR completes
+ * many per interrupt): one queue lock, one DPC insertion. */
+static void handoff_to_dpc(struct port_request *first, struct port_request *last)
 {
-    struct ustor_adapter *ad = r->ad;
+    struct ustor_adapter *ad = first->ad;
     struct port_cq *cq = &ad->cqs[port_cpu_slot(ad)];
+    last->next = NULL;
     ukern_spin_acquire_raw(&cq->lock);
-    r->next = NULL;
     if (cq->tail)
-        cq->tail->next = r;
+        cq->tail->next = first;
     else
-        cq->head = r;
-    cq->tail = r;
+        cq->head = first;
+    cq->tail = last;
     ukern_spin_release_raw(&cq->lock);
     KeInsertQueueDpc(&cq->dpc, NULL, NULL);
 }
@@ -653,8 +655,11 @@ void port_drain_completions(void)
         struct port_request *r = pt->done_head;
         pt->done_head = pt->done_tail = NULL;
         while (r) {
-            struct port_request *next = r->next;
-            handoff_to_dpc(r);
+            struct port_request *last = r;
+            while (last->next && last->next->ad == r->ad)
+                last = last->next;
+            struct port_request *next = last->next;
+            handoff_to_dpc(r, last);
             r = next;
         }
         return;
