@@ -53,6 +53,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #define STEADY_CAN_MEASURE 1
 #else
 #define STEADY_CAN_MEASURE 0
@@ -183,6 +184,15 @@ static void one_io(struct run *r, int i)
 /* Every system call of the thread that installs it goes to the listener. */
 static int install_syscall_listener(void)
 {
+    /* SECCOMP_USER_NOTIF_FLAG_CONTINUE came with Linux 5.5: without it a
+     * counted call could not be let through. */
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2 || major < 5 ||
+        (major == 5 && minor < 5)) {
+        errno = ENOSYS;
+        return -1;
+    }
     struct sock_filter code[] = {
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
     };
