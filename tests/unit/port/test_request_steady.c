@@ -152,7 +152,14 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* One I/O on slot k: READ(10) or WRITE(10) of 4 KiB at a slot-own LBA. */
+static void io_failed(struct run *r, int i, const char *why)
+{
+    if (!r->failed++)
+        snprintf(r->first_failure, sizeof(r->first_failure), "I/O %d: %s", i, why);
+}
+
+/* I/O number i, on slot i % QD: READ(10) or WRITE(10) of 4 KiB at the
+ * slot's own LBA. */
 static void one_io(struct run *r, int i)
 {
     unsigned k = (unsigned)i % QD;
@@ -163,11 +170,8 @@ static void one_io(struct run *r, int i)
     struct tu_srb *s = &r->srbs[k];
     void *srb = tu_srb_init(s, r->ex, 0, cdb, sizeof(cdb), r->buf + (size_t)k * XFER, XFER,
                             op == SCSIOP_READ ? SRB_FLAGS_DATA_IN : SRB_FLAGS_DATA_OUT);
-    int rc = ustor_submit_srb(r->ad, srb, tu_srb_done, s);
-    if (rc != 0 || (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) == 1 && s->status != SRB_STATUS_SUCCESS)) {
-        if (!r->failed++)
-            snprintf(r->first_failure, sizeof(r->first_failure), "I/O %d: %s", i,
-                     rc ? ustor_last_error() : "completed with a status other than SRB_STATUS_SUCCESS");
+    if (ustor_submit_srb(r->ad, srb, tu_srb_done, s) != 0) {
+        io_failed(r, i, ustor_last_error());
         return;
     }
     if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) != 1) {
@@ -178,6 +182,10 @@ static void one_io(struct run *r, int i)
              spin++)
             cpu_relax();
     }
+    if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) != 1)
+        io_failed(r, i, "never completed");
+    else if (s->status != SRB_STATUS_SUCCESS)
+        io_failed(r, i, "completed with a status other than SRB_STATUS_SUCCESS");
 }
 
 #if STEADY_CAN_MEASURE
