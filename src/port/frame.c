@@ -164,8 +164,9 @@ bool port_report(struct ustor_adapter *ad, const char *rule, const void *srb, co
 
 /* ---- frames: the slow halves of port_frame_enter / leave (port.h) ----- */
 
-/* S4.4: StartIo before Interrupt, each at least at its IRQL. */
-KIRQL port_frame_take_locks(struct ustor_adapter *ad, const struct rules_cell *cell, KIRQL irql)
+/* S4.4: StartIo before Interrupt, each at least at its IRQL (the caller
+ * then sets the routine's). */
+void port_frame_take_locks(struct ustor_adapter *ad, const struct rules_cell *cell, KIRQL irql)
 {
     if (cell->held & RL_BIT(RL_STARTIO)) {
         if (irql < DISPATCH_LEVEL)
@@ -177,7 +178,6 @@ KIRQL port_frame_take_locks(struct ustor_adapter *ad, const struct rules_cell *c
             ukern_irql_set(irql = ad->dirql);
         port_interrupt_lock_all(ad);
     }
-    return irql;
 }
 
 void port_frame_release_locks(struct port_frame *f)

@@ -419,7 +419,7 @@ void port_pool_release_all(struct ustor_adapter *ad);
 
 /* Their slow halves, out of line (frame.c): taking and releasing the
  * table-A locks, statistics, and what a routine did wrong. */
-KIRQL port_frame_take_locks(struct ustor_adapter *ad, const struct rules_cell *cell, KIRQL irql);
+void port_frame_take_locks(struct ustor_adapter *ad, const struct rules_cell *cell, KIRQL irql);
 void port_frame_release_locks(struct port_frame *f);
 void port_frame_report_entry_irql(const struct port_frame *f);
 void port_frame_record_time(const struct port_frame *f);
@@ -442,7 +442,7 @@ static inline void port_frame_enter(struct port_frame *f, struct ustor_adapter *
     f->saved_irql = irql;
     if (take_locks) {
         if (cell->held & (RL_BIT(RL_STARTIO) | RL_BIT(RL_INTERRUPT)))
-            irql = port_frame_take_locks(ad, cell, irql);
+            port_frame_take_locks(ad, cell, irql);
         irql = rules_irql_value(cell->irql, ad->dirql);
         ukern_irql_set(irql);
     }

@@ -127,14 +127,21 @@ static inline uint32_t lun_slot(const struct ustor_adapter *ad, UCHAR path, UCHA
     return ((uint32_t)path * ad->nr_targets + target) * ad->nr_luns + lun;
 }
 
-struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun, bool create)
+/* The LUN at that address once it has seen an I/O, else NULL; inline,
+ * as every submission asks. */
+static inline struct port_lun *lun_lookup(struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun)
 {
     if (!lun_in_range(ad, path, target, lun))
         return NULL;
-    uint32_t slot = lun_slot(ad, path, target, lun);
-    struct port_lun *l = __atomic_load_n(&ad->luns[slot], __ATOMIC_ACQUIRE);
-    if (l || !create)
+    return __atomic_load_n(&ad->luns[lun_slot(ad, path, target, lun)], __ATOMIC_ACQUIRE);
+}
+
+struct port_lun *port_lun_get(struct ustor_adapter *ad, UCHAR path, UCHAR target, UCHAR lun, bool create)
+{
+    struct port_lun *l = lun_lookup(ad, path, target, lun);
+    if (l || !create || !lun_in_range(ad, path, target, lun))
         return l;
+    uint32_t slot = lun_slot(ad, path, target, lun);
     /* First I/O to this LUN: the one allocation, outside steady state. */
     l = aligned_alloc(64, sizeof(*l));
     if (!l)
@@ -402,11 +409,8 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
         port_report(ad, "BadSrb", srb, "%s", port_thread()->last_error);
         return rc;
     }
-    /* The LUN exists after its first I/O: looked up inline. */
-    struct port_lun *l = lun_in_range(ad, path, target, lun)
-                             ? __atomic_load_n(&ad->luns[lun_slot(ad, path, target, lun)], __ATOMIC_ACQUIRE)
-                             : NULL;
-    if (!l)
+    struct port_lun *l = lun_lookup(ad, path, target, lun);
+    if (!l) /* its first I/O, or no such LUN */
         l = port_lun_get(ad, path, target, lun, true);
     if (!l) {
         port_set_error("no logical unit %u/%u/%u: the miniport reports %u bus(es), %u target(s), %u LUN(s)",
