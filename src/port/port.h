@@ -359,11 +359,7 @@ static inline unsigned port_cpu_slot(const struct ustor_adapter *ad)
     return c < ad->nr_free_lists ? c : c % ad->nr_free_lists;
 }
 
-/* This CPU's counters, and the sum of one counter over all CPUs. */
-static inline struct port_cpu_counts *port_counts(struct ustor_adapter *ad)
-{
-    return &ad->counts[port_cpu_slot(ad)];
-}
+/* The sum of one per-CPU counter over all CPUs. */
 #define port_count_sum(ad, field)                                                \
     __extension__({                                                              \
         LONG64 _sum = 0;                                                         \

@@ -79,10 +79,9 @@ static struct port_request *pool_pop(struct ustor_adapter *ad, struct port_free_
     return NULL;
 }
 
-static struct port_request *pool_get(struct ustor_adapter *ad)
+static struct port_request *pool_get(struct ustor_adapter *ad, unsigned home)
 {
     unsigned n = ad->nr_free_lists;
-    unsigned home = port_cpu_slot(ad);
     for (unsigned k = 0, i = home; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
         struct port_request *r = pool_pop(ad, &ad->free_lists[i]);
         if (r)
@@ -91,9 +90,9 @@ static struct port_request *pool_get(struct ustor_adapter *ad)
     return NULL;
 }
 
-static void pool_put(struct ustor_adapter *ad, struct port_request *r)
+static void pool_put(struct ustor_adapter *ad, unsigned slot, struct port_request *r)
 {
-    struct port_free_list *fl = &ad->free_lists[port_cpu_slot(ad)];
+    struct port_free_list *fl = &ad->free_lists[slot];
     uint64_t top = __atomic_load_n(&fl->top, __ATOMIC_RELAXED);
     uint64_t next;
     do {
@@ -417,7 +416,9 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
                        path, target, lun, ad->nr_paths, ad->nr_targets, ad->nr_luns);
         return -ENODEV;
     }
-    struct port_request *r = pool_get(ad);
+    /* This CPU's pool and counters (the slot is looked up once). */
+    unsigned slot = port_cpu_slot(ad);
+    struct port_request *r = pool_get(ad, slot);
     if (!r) {
         port_set_error("all %u requests of adapter %s are in use; retry after a completion",
                        ad->nr_reqs, ad->name);
@@ -443,7 +444,7 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
     srb_set_original(srb, r);
     SrbSetSrbStatus(srb, SRB_STATUS_PENDING);
 
-    __atomic_fetch_add(&port_counts(ad)->submitted, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ad->counts[slot].submitted, 1, __ATOMIC_RELAXED);
     /* Straight to the miniport when nothing waits ahead of it, without
      * the LUN lock: claim a slot of the LUN's depth, then look again
      * that nobody queued meanwhile.  Otherwise give the slot back and
@@ -610,7 +611,8 @@ static void finish(struct port_request *r)
     /* Counted before the callback, so that a host that has seen its last
      * callback also sees it in the statistics; "released" (after the
      * callback) is what the stop path waits for. */
-    __atomic_fetch_add(&port_counts(ad)->completed, 1, __ATOMIC_RELAXED);
+    unsigned slot = port_cpu_slot(ad);
+    __atomic_fetch_add(&ad->counts[slot].completed, 1, __ATOMIC_RELAXED);
     if (status != SRB_STATUS_SUCCESS)
         __atomic_fetch_add(&ad->n_errors, 1, __ATOMIC_RELAXED);
 
@@ -618,10 +620,12 @@ static void finish(struct port_request *r)
     void *ctx = r->cb_ctx;
     __atomic_store_n(&r->srb, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&r->state, REQ_FREE, __ATOMIC_RELEASE);
-    pool_put(ad, r);
+    pool_put(ad, slot, r);
 
     cb(ctx, srb, status);
-    __atomic_fetch_add(&port_counts(ad)->released, 1, __ATOMIC_RELEASE);
+    /* Any CPU's counter will do (they are summed); the callback may
+     * have moved this thread to another simulated CPU. */
+    __atomic_fetch_add(&ad->counts[slot].released, 1, __ATOMIC_RELEASE);
     port_kick_lun(l);
 }
 
