@@ -29,8 +29,10 @@ TMP=$OUT.tmp
     echo "- CPUs: $(nproc), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
     echo "- kernel: $(uname -sr)"
     echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    # bench/results is this script's own output (the summary being
+    # written is already there): not a change to the tree measured.
     if command -v git >/dev/null 2>&1 && git -C "$ROOT" rev-parse --short HEAD >/dev/null 2>&1; then
-        echo "- tree: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" status --porcelain | grep -q . && echo ' (with uncommitted changes)')"
+        echo "- tree: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" status --porcelain -- . ':!bench/results' | grep -q . && echo ' (with uncommitted changes)')"
     fi
     echo "- compiler flags: CMAKE_BUILD_TYPE=Release"
 } > "$TMP"
