@@ -4,6 +4,14 @@
  * Two sorted arrays (by physical base and by process address) under a
  * reader/writer lock: lookups sit on every device DMA and are far more
  * frequent than map/unmap, so readers must not serialize.
+ *
+ * Address space is handed out by a cursor that goes round the window:
+ * a freed range is reused only once the cursor has gone all the way
+ * round (1 TiB of mappings later), so a stale physical address faults
+ * for as long as possible, and a run that maps per I/O never runs out
+ * (it did after 2^27 mappings, some 17 minutes of virtio I/O, while the
+ * cursor only grew).  Past the end the cursor wraps and skips what is
+ * still mapped or reserved.
  */
 #include "physmem.h"
 
@@ -31,8 +39,16 @@ static struct phys_range *g_by_va;
 static size_t g_count, g_cap;
 /* Longest mapping ever made: bounds the backward scan in virt_to_phys. */
 static size_t g_max_len;
-/* Next free physical page; only grows, so freed ranges are not reused. */
+/* Where the next range's search starts, and the end of the window the
+ * cursor goes round (smaller only in tests: ustor_phys_limit_window). */
 static uint64_t g_next = USTOR_PHYS_WINDOW_BASE;
+static uint64_t g_end = USTOR_PHYS_WINDOW_BASE + USTOR_PHYS_WINDOW_SIZE;
+/* Reserved ranges (device BARs), sorted by base; never freed. */
+struct phys_span {
+    uint64_t lo, hi;
+};
+static struct phys_span *g_reserved;
+static size_t g_nr_reserved, g_cap_reserved;
 _Atomic(ustor_phys_fault_fn) ustor_phys_fault_hook;
 static atomic_uint_least64_t g_faults;
 
@@ -64,15 +80,65 @@ static uint64_t page_round_up(uint64_t v)
     return (v + USTOR_PHYS_PAGE_SIZE - 1) & ~(uint64_t)(USTOR_PHYS_PAGE_SIZE - 1);
 }
 
+/* First index whose key is > key. */
+static size_t upper_bound_phys(uint64_t key);
+
+/* The pages a live mapping occupies, with its guard page. */
+static struct phys_span mapping_span(const struct phys_range *r)
+{
+    uint64_t lo = r->phys & ~(uint64_t)(USTOR_PHYS_PAGE_SIZE - 1);
+    return (struct phys_span){ lo, page_round_up(r->phys + r->len) + USTOR_PHYS_PAGE_SIZE };
+}
+
+/* End of the mapping or reservation that overlaps [lo, hi), or 0 if
+ * none does.  Neither kind overlaps its own kind, so the one starting
+ * last below hi ends last: only it needs looking at. */
+static uint64_t occupied_until(uint64_t lo, uint64_t hi)
+{
+    uint64_t end = 0;
+    size_t i = upper_bound_phys(hi - 1);
+    if (i > 0) {
+        struct phys_span m = mapping_span(&g_by_phys[i - 1]);
+        if (m.hi > lo)
+            end = m.hi;
+    }
+    size_t a = 0, b = g_nr_reserved;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (g_reserved[mid].lo < hi)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a > 0 && g_reserved[a - 1].hi > lo && g_reserved[a - 1].hi > end)
+        end = g_reserved[a - 1].hi;
+    return end;
+}
+
 /* Takes len bytes of address space (page granular, one guard page after
- * it so adjacent ranges never look contiguous).  Caller holds the lock. */
+ * it so adjacent ranges never look contiguous) at the cursor, skipping
+ * what is in use, wrapping once past the end.  Returns 0 when nothing
+ * free is large enough.  Caller holds the lock for writing. */
 static uint64_t take_space(uint64_t len)
 {
     uint64_t need = page_round_up(len) + USTOR_PHYS_PAGE_SIZE;
-    if (need < len || g_next + need > USTOR_PHYS_WINDOW_BASE + USTOR_PHYS_WINDOW_SIZE)
+    if (need < len || need > g_end - USTOR_PHYS_WINDOW_BASE)
         return 0;
-    uint64_t base = g_next;
-    g_next += need;
+    uint64_t base = g_next < g_end ? g_next : g_end;
+    bool wrapped = false;
+    for (;;) {
+        if (base + need > g_end) {
+            if (wrapped)
+                return 0;
+            wrapped = true;
+            base = USTOR_PHYS_WINDOW_BASE;
+        }
+        uint64_t busy = occupied_until(base, base + need);
+        if (!busy)
+            break;
+        base = busy;
+    }
+    g_next = base + need;
     return base;
 }
 
@@ -137,7 +203,6 @@ uint64_t ustor_phys_map(void *va, size_t len)
         return 0;
     }
     struct phys_range r = { .phys = base + in_page, .va = addr, .len = len };
-    /* Physical ranges are handed out in increasing order: append. */
     insert_at(g_by_phys, upper_bound_phys(r.phys), &r);
     /* Several mappings may share process memory; equal keys go after. */
     insert_at(g_by_va, upper_bound_va(r.va), &r);
@@ -172,9 +237,39 @@ int ustor_phys_unmap(uint64_t phys)
 uint64_t ustor_phys_reserve(uint64_t len)
 {
     wrlock();
-    uint64_t base = len ? take_space(len) : 0;
+    uint64_t base = 0;
+    if (len && g_nr_reserved == g_cap_reserved) {
+        size_t ncap = g_cap_reserved ? g_cap_reserved * 2 : 16;
+        struct phys_span *a = realloc(g_reserved, ncap * sizeof(*a));
+        if (a) {
+            g_reserved = a;
+            g_cap_reserved = ncap;
+        }
+    }
+    if (len && g_nr_reserved < g_cap_reserved)
+        base = take_space(len);
+    if (base) {
+        struct phys_span sp = { base, base + page_round_up(len) + USTOR_PHYS_PAGE_SIZE };
+        size_t i = g_nr_reserved;
+        while (i > 0 && g_reserved[i - 1].lo > base)
+            i--;
+        memmove(&g_reserved[i + 1], &g_reserved[i], (g_nr_reserved - i) * sizeof(sp));
+        g_reserved[i] = sp;
+        g_nr_reserved++;
+    }
     pthread_rwlock_unlock(&g_lock);
     return base;
+}
+
+uint64_t ustor_phys_limit_window(uint64_t size)
+{
+    wrlock();
+    uint64_t old = g_end - USTOR_PHYS_WINDOW_BASE;
+    if (!size || size > USTOR_PHYS_WINDOW_SIZE)
+        size = USTOR_PHYS_WINDOW_SIZE;
+    g_end = USTOR_PHYS_WINDOW_BASE + (size & ~(uint64_t)(USTOR_PHYS_PAGE_SIZE - 1));
+    pthread_rwlock_unlock(&g_lock);
+    return old;
 }
 
 /* Caller holds the lock (either mode). */

@@ -25,16 +25,23 @@ extern "C" {
 #define USTOR_PHYS_WINDOW_SIZE (1ull << 40)
 
 /* Registers [va, va+len) and returns the physical address of va (0 when
- * len is 0, va is NULL or the window is exhausted).  The physical range
- * keeps va's offset inside its page.  Ranges are never reused right
- * away, so a stale physical address faults instead of hitting new data. */
+ * len is 0, va is NULL or no free stretch of the window is large enough).
+ * The physical range keeps va's offset inside its page.  Freed space is
+ * reused only after the rest of the window has been handed out (the
+ * allocation cursor goes round it), so a stale physical address faults
+ * instead of hitting new data for as long as possible. */
 uint64_t ustor_phys_map(void *va, size_t len);
 /* Removes the mapping whose ustor_phys_map() result was phys.  Returns 0,
  * or -ENOENT if no live mapping started there. */
 int ustor_phys_unmap(uint64_t phys);
 /* Reserves address space that is not memory (device BARs): later
- * ustor_phys_map() ranges never overlap it.  Returns its base. */
+ * ustor_phys_map() ranges never overlap it.  Returns its base, or 0. */
 uint64_t ustor_phys_reserve(uint64_t len);
+/* Tests: new ranges come from the first size bytes of the window only
+ * (0: the whole window), so the cursor's wrap-around can be reached in
+ * a few thousand mappings.  Ranges already made stay valid.  Returns
+ * the previous size. */
+uint64_t ustor_phys_limit_window(uint64_t size);
 
 /* Process address of phys when [phys, phys+len) lies inside one live
  * mapping, else NULL.  The pointer stays valid only while the driver keeps
