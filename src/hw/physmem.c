@@ -14,6 +14,7 @@
  * still mapped or reserved.
  */
 #include "physmem.h"
+#include "util/cpu_relax.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -70,12 +71,6 @@ static void init_lock(void)
  * time.  A holder that got preempted still costs a sleep, not a spin. */
 #define LOCK_SPINS 200
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 static void rdlock(void)
 {
@@ -83,7 +78,7 @@ static void rdlock(void)
     for (int i = 0; i < LOCK_SPINS; i++) {
         if (pthread_rwlock_tryrdlock(&g_lock) == 0)
             return;
-        cpu_relax();
+        ustor_cpu_relax();
     }
     pthread_rwlock_rdlock(&g_lock);
 }
@@ -94,7 +89,7 @@ static void wrlock(void)
     for (int i = 0; i < LOCK_SPINS; i++) {
         if (pthread_rwlock_trywrlock(&g_lock) == 0)
             return;
-        cpu_relax();
+        ustor_cpu_relax();
     }
     pthread_rwlock_wrlock(&g_lock);
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "ukern_internal.h"
+#include "util/cpu_relax.h"
 
 struct ukern_hooks ukern_hooks;
 
@@ -41,14 +42,6 @@ void ukern_clock_init(void)
     pthread_once(&g_clock_once, clock_once);
 }
 
-static void cpu_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 /* Busy-waits like the real routine for short stalls; long ones (which a
  * driver should not ask for) sleep for the bulk so that a 2-core machine is
@@ -66,7 +59,7 @@ VOID KeStallExecutionProcessor(ULONG MicroSeconds)
         nanosleep(&ts, NULL);
     }
     while (ukern_now_ns() < end)
-        cpu_pause();
+        ustor_cpu_relax();
 }
 
 LARGE_INTEGER KeQueryPerformanceCounter(PLARGE_INTEGER PerformanceFrequency)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ukern_internal.h"
+#include "util/cpu_relax.h"
 
 /* The futex is the 32-bit half of the word that holds the state. */
 static int *futex_word(PKSPIN_LOCK lock)
@@ -23,19 +24,11 @@ static int *futex_word(PKSPIN_LOCK lock)
 #endif
 }
 
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 void ukern_spin_acquire_slow(PKSPIN_LOCK lock)
 {
     for (int i = 0; i < UKERN_SPIN_TRIES; i++) {
-        cpu_relax();
+        ustor_cpu_relax();
         if (__atomic_load_n(lock, __ATOMIC_RELAXED) == 0 &&
             ukern_spin_try_raw(lock))
             return;
