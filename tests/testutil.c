@@ -118,12 +118,6 @@ bool tu_wait_done(struct tu_srb *s, int n, unsigned ms)
 ustor_adapter *tu_adapter(ustor_driver_entry_fn entry, const char *args, struct tu_reports *rep,
                           ustor_driver **drv_out)
 {
-    char err[512];
-    ustor_driver *drv = NULL;
-    if (ustor_driver_from_entry(entry, "test", &drv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "tu_adapter: %s\n", err);
-        return NULL;
-    }
     struct ustor_adapter_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.argument_string = args;
@@ -131,8 +125,20 @@ ustor_adapter *tu_adapter(ustor_driver_entry_fn entry, const char *args, struct 
     cfg.report_sink = rep ? tu_reports_sink : NULL;
     cfg.report_ctx = rep;
     cfg.collect_stats = true;
+    return tu_adapter_with(entry, &cfg, drv_out);
+}
+
+ustor_adapter *tu_adapter_with(ustor_driver_entry_fn entry, const struct ustor_adapter_config *cfg,
+                               ustor_driver **drv_out)
+{
+    char err[512];
+    ustor_driver *drv = NULL;
+    if (ustor_driver_from_entry(entry, "test", &drv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tu_adapter: %s\n", err);
+        return NULL;
+    }
     ustor_adapter *ad = NULL;
-    if (ustor_adapter_create(drv, &cfg, &ad, err, sizeof(err)) != 0) {
+    if (ustor_adapter_create(drv, cfg, &ad, err, sizeof(err)) != 0) {
         fprintf(stderr, "tu_adapter: %s\n", err);
         ustor_driver_unload(drv);
         return NULL;

@@ -57,7 +57,12 @@ void *tu_srb_init(struct tu_srb *s, bool ex, UCHAR lun, const UCHAR *cdb, UCHAR 
 void tu_srb_done(void *ctx, void *srb, uint8_t status);
 /* Waits (bounded, ms) until s->done >= n; returns false on timeout. */
 bool tu_wait_done(struct tu_srb *s, int n, unsigned ms);
-/* Creates an adapter over a linked-in DriverEntry with reports into rep. */
+/* Creates an adapter over a linked-in DriverEntry with reports into rep
+ * (verifier logging, statistics on). */
 ustor_adapter *tu_adapter(ustor_driver_entry_fn entry, const char *args, struct tu_reports *rep,
                           ustor_driver **drv_out);
+/* The same with the caller's configuration; NULL (reason on stderr) on
+ * failure. */
+ustor_adapter *tu_adapter_with(ustor_driver_entry_fn entry, const struct ustor_adapter_config *cfg,
+                               ustor_driver **drv_out);
 void tu_adapter_free(ustor_adapter *ad, ustor_driver *drv);

@@ -42,7 +42,6 @@ void ukern_clock_init(void)
     pthread_once(&g_clock_once, clock_once);
 }
 
-
 /* Busy-waits like the real routine for short stalls; long ones (which a
  * driver should not ask for) sleep for the bulk so that a 2-core machine is
  * not monopolized. */

@@ -24,7 +24,6 @@ static int *futex_word(PKSPIN_LOCK lock)
 #endif
 }
 
-
 void ukern_spin_acquire_slow(PKSPIN_LOCK lock)
 {
     for (int i = 0; i < UKERN_SPIN_TRIES; i++) {

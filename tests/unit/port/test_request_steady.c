@@ -33,6 +33,7 @@
 #include <ustor/builtin.h>
 
 #include "port/rules.h"
+#include "util/cpu_relax.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define STEADY_SANITIZED 1
@@ -145,13 +146,6 @@ struct run {
     unsigned nr_syscall_nrs;
 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 static void io_failed(struct run *r, int i, const char *why)
 {
     if (!r->failed++)
@@ -180,7 +174,7 @@ static void one_io(struct run *r, int i)
         r->not_inline++;
         for (unsigned long spin = 0; spin < 200000000ul && __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) == 0;
              spin++)
-            cpu_relax();
+            ustor_cpu_relax();
     }
     if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) != 1)
         io_failed(r, i, "never completed");
@@ -319,10 +313,6 @@ static void run_config(const struct config *c)
 {
     const struct ustor_builtin_miniport *mp = ustor_builtin_find(c->miniport);
     assert_non_null(mp);
-    char err[512];
-    ustor_driver *drv = NULL;
-    if (ustor_driver_from_entry(mp->entry, mp->name, &drv, err, sizeof(err)) != 0)
-        fail_msg("%s: %s", c->miniport, err);
     struct tu_reports rep;
     memset(&rep, 0, sizeof(rep));
     struct ustor_adapter_config cfg;
@@ -333,9 +323,10 @@ static void run_config(const struct config *c)
     cfg.report_sink = tu_reports_sink;
     cfg.report_ctx = &rep;
     cfg.nr_cpus = 2;
-    ustor_adapter *ad = NULL;
-    if (ustor_adapter_create(drv, &cfg, &ad, err, sizeof(err)) != 0)
-        fail_msg("%s %s: %s", c->miniport, c->args, err);
+    ustor_driver *drv = NULL;
+    ustor_adapter *ad = tu_adapter_with(mp->entry, &cfg, &drv);
+    if (!ad)
+        fail_msg("%s %s: no adapter (reason above)", c->miniport, c->args);
 
     struct run *r = calloc(1, sizeof(*r));
     assert_non_null(r);
@@ -401,8 +392,7 @@ static void run_config(const struct config *c)
     free(r->after);
     free(r->buf);
     free(r);
-    ustor_adapter_destroy(ad);
-    ustor_driver_unload(drv);
+    tu_adapter_free(ad, drv);
     tu_reports_clear(&rep);
 }
 
