@@ -74,11 +74,10 @@ static double clock_ns(clockid_t id)
     return (double)(bench_now_ns() - t0) / n;
 }
 
-/* What one uncontended lock-prefixed read-modify-write costs here: a
- * port must do at least three per I/O (claim and release a slot of the
- * LUN's queue depth, and move the request's state so that a second
- * RequestComplete is caught), and all three are atomics any thread may
- * race on. */
+/* What one uncontended lock-prefixed read-modify-write costs here,
+ * measured alone.  The port does eight per I/O; inside its path they
+ * overlap other work and cost far less (BENCHMARKS.md, "the atomics
+ * experiment"), so this is a machine fact, not the port's price. */
 static double atomic_rmw_ns(void)
 {
     static volatile uint64_t word;
