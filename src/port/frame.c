@@ -40,10 +40,9 @@ const char *ustor_last_error(void)
 
 /* ---- held locks ----------------------------------------------------- */
 
-void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
-                    const void *handle, bool by_port)
+void port_held_push_slow(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
+                         const void *id, const void *handle, bool by_port, void *taken_at)
 {
-    struct port_thread *pt = port_thread();
     if (pt->nheld == PORT_MAX_HELD) {
         port_report(ad, "StorPortSpinLock", NULL,
                     "more than %d locks held at once on one thread; lock bookkeeping stops here",
@@ -58,20 +57,18 @@ void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *i
     h->ad = ad;
     h->by_port = by_port;
     h->taken_in = pt->top ? rules_routines[pt->top->routine].name : "(port)";
-    h->taken_at = __builtin_return_address(0);
+    h->taken_at = taken_at;
 }
 
-bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out)
+bool port_held_pop_search(struct port_thread *pt, const void *id, const void *handle,
+                          struct port_held_lock *out)
 {
-    struct port_thread *pt = port_thread();
     for (unsigned i = pt->nheld; i-- > 0;) {
         struct port_held_lock *h = &pt->held[i];
         if ((id == NULL || h->id == id) && (handle == NULL || h->handle == handle)) {
             if (out)
                 *out = *h;
-            /* Usually the newest: nothing to move. */
-            if (i + 1 < pt->nheld)
-                memmove(h, h + 1, (pt->nheld - i - 1) * sizeof(*h));
+            memmove(h, h + 1, (pt->nheld - i - 1) * sizeof(*h));
             pt->nheld--;
             return true;
         }

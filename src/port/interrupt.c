@@ -16,7 +16,7 @@
 static BOOLEAN run_isr(struct ustor_adapter *ad, PKINTERRUPT intr, ULONG msg, bool message_based)
 {
     const void *id = ad->per_message ? (const void *)intr->ActualLock : (const void *)ad;
-    port_held_push(ad, RL_INTERRUPT, id, NULL, true);
+    port_held_push(ad, RL_INTERRUPT, id, NULL, true, NULL);
     struct port_lock_stats *st = ad->per_message ? &ad->st_msi[msg] : &ad->st_interrupt;
     port_lock_stat_acquired(ad, st, false);
 

@@ -18,50 +18,6 @@
 #define REFUSED_LOCK ((STOR_SPINLOCK)0x7ef05ed)
 #define RELEASED_LOCK ((STOR_SPINLOCK)0x7e1ea5ed)
 
-void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st, bool contended)
-{
-    if (st == &ad->st_dpc) {
-        /* One record for every STOR_DPC's lock: holders of different DPC
-         * locks update it at once, so counts only, atomically. */
-        __atomic_fetch_add(&st->acquisitions, 1, __ATOMIC_RELAXED);
-        if (contended)
-            __atomic_fetch_add(&st->contended, 1, __ATOMIC_RELAXED);
-        return;
-    }
-    /* Written only by the lock's holder; relaxed atomics because
-     * ustor_adapter_get_stats reads them from another thread. */
-    __atomic_store_n(&st->acquisitions, st->acquisitions + 1, __ATOMIC_RELAXED);
-    if (contended)
-        __atomic_store_n(&st->contended, st->contended + 1, __ATOMIC_RELAXED);
-    if (ad->cfg.collect_stats)
-        st->taken_at_ns = ukern_now_ns();
-}
-
-void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st)
-{
-    if (st != &ad->st_dpc && ad->cfg.collect_stats && st->taken_at_ns) {
-        uint64_t dt = ukern_now_ns() - st->taken_at_ns;
-        __atomic_store_n(&st->hold_total_ns, st->hold_total_ns + dt, __ATOMIC_RELAXED);
-        if (dt > st->hold_max_ns)
-            __atomic_store_n(&st->hold_max_ns, dt, __ATOMIC_RELAXED);
-        st->taken_at_ns = 0;
-    }
-}
-
-void port_startio_lock(struct ustor_adapter *ad)
-{
-    bool c = ukern_spin_acquire_raw_contended(&ad->startio_lock);
-    port_lock_stat_acquired(ad, &ad->st_startio, c);
-    port_held_push(ad, RL_STARTIO, &ad->startio_lock, NULL, true);
-}
-
-void port_startio_unlock(struct ustor_adapter *ad)
-{
-    port_held_pop(&ad->startio_lock, NULL, NULL);
-    port_lock_stat_releasing(ad, &ad->st_startio);
-    ukern_spin_release_raw(&ad->startio_lock);
-}
-
 /* The interrupt lock(s): one shared word, or every message's own word in
  * per-message mode (taken in message order, so two takers never invert). */
 static void intr_acquire_words(struct ustor_adapter *ad)
@@ -91,7 +47,7 @@ static void intr_release_words(struct ustor_adapter *ad)
 void port_interrupt_lock_all(struct ustor_adapter *ad)
 {
     intr_acquire_words(ad);
-    port_held_push(ad, RL_INTERRUPT, ad, NULL, true);
+    port_held_push(ad, RL_INTERRUPT, ad, NULL, true, NULL);
 }
 
 void port_interrupt_unlock_all(struct ustor_adapter *ad)
@@ -280,8 +236,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
         bool c = ukern_spin_acquire_raw_contended(word);
         port_lock_stat_acquired(ad, st, c);
     }
-    port_held_push(ad, cls, id, h, false);
-    port_thread()->held[port_thread()->nheld - 1].taken_at = caller;
+    port_held_push(ad, cls, id, h, false, caller);
     h->Lock = which;
     h->Context.OldIrql = old;
     return STOR_STATUS_SUCCESS;
@@ -367,8 +322,7 @@ STORPORT_API ULONG StorPortAcquireMSISpinLock(PVOID HwDeviceExtension, ULONG Mes
         ukern_irql_set(ad->dirql);
     bool c = ukern_spin_acquire_raw_contended(word);
     port_lock_stat_acquired(ad, &ad->st_msi[MessageId], c);
-    port_held_push(ad, RL_INTERRUPT, id, NULL, false);
-    port_thread()->held[port_thread()->nheld - 1].taken_at = __builtin_return_address(0);
+    port_held_push(ad, RL_INTERRUPT, id, NULL, false, __builtin_return_address(0));
     *OldIrql = old;
     return STOR_STATUS_SUCCESS;
 }

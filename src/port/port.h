@@ -296,11 +296,53 @@ static inline struct port_thread *port_thread(void)
 /* port_frame_enter / port_frame_leave run a miniport routine's prologue
  * and epilogue; they are inline, at the end of this file. */
 
-/* Records a lock this thread took (or that the kernel took for it). */
-void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
-                    const void *handle, bool by_port);
-/* Removes it; returns false if not found. */
-bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out);
+/* The held-lock record is kept on every I/O (the StartIo lock in full
+ * duplex, the interrupt lock in half duplex), so its common cases are
+ * inline; the slow halves (frame.c) report an overflowing record, feed
+ * the lock-order graph, and search below the newest entry. */
+void port_held_push_slow(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
+                         const void *id, const void *handle, bool by_port, void *taken_at);
+bool port_held_pop_search(struct port_thread *pt, const void *id, const void *handle,
+                          struct port_held_lock *out);
+
+/* Records a lock this thread took (or that the kernel took for it).
+ * taken_at: the miniport's call site, for a lock it asked for (NULL for
+ * the port's own). */
+static inline void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
+                                  const void *handle, bool by_port, void *taken_at)
+{
+    struct port_thread *pt = port_thread();
+    if (__builtin_expect(pt->nheld == PORT_MAX_HELD || (ad && ad->cfg.lock_graph), 0)) {
+        port_held_push_slow(pt, ad, cls, id, handle, by_port, taken_at);
+        return;
+    }
+    struct port_held_lock *h = &pt->held[pt->nheld++];
+    h->cls = cls;
+    h->id = id;
+    h->handle = handle;
+    h->ad = ad;
+    h->by_port = by_port;
+    h->taken_in = pt->top ? rules_routines[pt->top->routine].name : "(port)";
+    h->taken_at = taken_at;
+}
+
+/* Removes it (NULL id or handle: any); returns false if not found.
+ * Locks are almost always released newest first. */
+static inline bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out)
+{
+    struct port_thread *pt = port_thread();
+    unsigned n = pt->nheld;
+    if (n) {
+        const struct port_held_lock *h = &pt->held[n - 1];
+        if ((id == NULL || h->id == id) && (handle == NULL || h->handle == handle)) {
+            if (out)
+                *out = *h;
+            pt->nheld = n - 1;
+            return true;
+        }
+    }
+    return port_held_pop_search(pt, id, handle, out);
+}
 rules_lockset port_held_set(void);
 bool port_held_has(const void *id);
 const char *port_held_describe(char *buf, size_t len);
@@ -313,13 +355,56 @@ void port_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- locks ------------------------------------------------------------ */
 
-void port_startio_lock(struct ustor_adapter *ad);
-void port_startio_unlock(struct ustor_adapter *ad);
 /* All interrupt locks of the adapter (every message in per-message mode). */
 void port_interrupt_lock_all(struct ustor_adapter *ad);
 void port_interrupt_unlock_all(struct ustor_adapter *ad);
-void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st, bool contended);
-void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st);
+/* Lock statistics, kept on every acquisition (inline: the StartIo or
+ * interrupt lock is taken on every I/O). */
+static inline void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st,
+                                           bool contended)
+{
+    if (st == &ad->st_dpc) {
+        /* One record for every STOR_DPC's lock: holders of different DPC
+         * locks update it at once, so counts only, atomically. */
+        __atomic_fetch_add(&st->acquisitions, 1, __ATOMIC_RELAXED);
+        if (contended)
+            __atomic_fetch_add(&st->contended, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    /* Written only by the lock's holder; relaxed atomics because
+     * ustor_adapter_get_stats reads them from another thread. */
+    __atomic_store_n(&st->acquisitions, st->acquisitions + 1, __ATOMIC_RELAXED);
+    if (contended)
+        __atomic_store_n(&st->contended, st->contended + 1, __ATOMIC_RELAXED);
+    if (__builtin_expect(ad->cfg.collect_stats, 0))
+        st->taken_at_ns = ukern_now_ns();
+}
+
+static inline void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st)
+{
+    if (__builtin_expect(ad->cfg.collect_stats, 0) && st != &ad->st_dpc && st->taken_at_ns) {
+        uint64_t dt = ukern_now_ns() - st->taken_at_ns;
+        __atomic_store_n(&st->hold_total_ns, st->hold_total_ns + dt, __ATOMIC_RELAXED);
+        if (dt > st->hold_max_ns)
+            __atomic_store_n(&st->hold_max_ns, dt, __ATOMIC_RELAXED);
+        st->taken_at_ns = 0;
+    }
+}
+
+/* The adapter's StartIo lock, taken by the port (table A). */
+static inline void port_startio_lock(struct ustor_adapter *ad)
+{
+    bool c = ukern_spin_acquire_raw_contended(&ad->startio_lock);
+    port_lock_stat_acquired(ad, &ad->st_startio, c);
+    port_held_push(ad, RL_STARTIO, &ad->startio_lock, NULL, true, NULL);
+}
+
+static inline void port_startio_unlock(struct ustor_adapter *ad)
+{
+    port_held_pop(&ad->startio_lock, NULL, NULL);
+    port_lock_stat_releasing(ad, &ad->st_startio);
+    ukern_spin_release_raw(&ad->startio_lock);
+}
 
 /* The adapter's synchronization mode.  Fixed before the first I/O, but
  * timers and interrupts may already run while HwStorInitialize decides

@@ -4,9 +4,10 @@
  * lock-order graph (src/verifier/lockgraph.h).
  *
  * adapter.c calls vhooks_adapter_created() right after uv_init() and
- * vhooks_adapter_destroyed() next to unregister_adapter(); frame.c calls
- * vhooks_port_lock_acquired() from port_held_push() before the new lock
- * is recorded.
+ * vhooks_adapter_destroyed() next to unregister_adapter();
+ * port_held_push() calls vhooks_port_lock_acquired() (through its slow
+ * half in frame.c, when the adapter asked for the graph) before the new
+ * lock is recorded.
  */
 #ifndef USTOR_PORT_VHOOKS_H
 #define USTOR_PORT_VHOOKS_H
