@@ -50,14 +50,7 @@ void port_held_push_slow(struct port_thread *pt, struct ustor_adapter *ad, enum 
         return;
     }
     vhooks_port_lock_acquired(ad, cls, id); /* lock-order graph: before it counts as held */
-    struct port_held_lock *h = &pt->held[pt->nheld++];
-    h->cls = cls;
-    h->id = id;
-    h->handle = handle;
-    h->ad = ad;
-    h->by_port = by_port;
-    h->taken_in = pt->top ? rules_routines[pt->top->routine].name : "(port)";
-    h->taken_at = taken_at;
+    port_held_append(pt, ad, cls, id, handle, by_port, taken_at);
 }
 
 bool port_held_pop_search(struct port_thread *pt, const void *id, const void *handle,

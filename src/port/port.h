@@ -305,17 +305,10 @@ void port_held_push_slow(struct port_thread *pt, struct ustor_adapter *ad, enum 
 bool port_held_pop_search(struct port_thread *pt, const void *id, const void *handle,
                           struct port_held_lock *out);
 
-/* Records a lock this thread took (or that the kernel took for it).
- * taken_at: the miniport's call site, for a lock it asked for (NULL for
- * the port's own). */
-static inline void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
-                                  const void *handle, bool by_port, void *taken_at)
+/* Writes the next entry of a record known to have room. */
+static inline void port_held_append(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
+                                    const void *id, const void *handle, bool by_port, void *taken_at)
 {
-    struct port_thread *pt = port_thread();
-    if (__builtin_expect(pt->nheld == PORT_MAX_HELD || (ad && ad->cfg.lock_graph), 0)) {
-        port_held_push_slow(pt, ad, cls, id, handle, by_port, taken_at);
-        return;
-    }
     struct port_held_lock *h = &pt->held[pt->nheld++];
     h->cls = cls;
     h->id = id;
@@ -324,6 +317,19 @@ static inline void port_held_push(struct ustor_adapter *ad, enum rules_lock cls,
     h->by_port = by_port;
     h->taken_in = pt->top ? rules_routines[pt->top->routine].name : "(port)";
     h->taken_at = taken_at;
+}
+
+/* Records a lock this thread took (or that the kernel took for it).
+ * taken_at: the miniport's call site, for a lock it asked for (NULL for
+ * the port's own). */
+static inline void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
+                                  const void *handle, bool by_port, void *taken_at)
+{
+    struct port_thread *pt = port_thread();
+    if (__builtin_expect(pt->nheld == PORT_MAX_HELD || (ad && ad->cfg.lock_graph), 0))
+        port_held_push_slow(pt, ad, cls, id, handle, by_port, taken_at);
+    else
+        port_held_append(pt, ad, cls, id, handle, by_port, taken_at);
 }
 
 /* Removes it (NULL id or handle: any); returns false if not found.
@@ -343,6 +349,7 @@ static inline bool port_held_pop(const void *id, const void *handle, struct port
     }
     return port_held_pop_search(pt, id, handle, out);
 }
+
 rules_lockset port_held_set(void);
 bool port_held_has(const void *id);
 const char *port_held_describe(char *buf, size_t len);
