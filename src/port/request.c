@@ -465,6 +465,18 @@ int ustor_submit_srb(ustor_adapter *ad, void *srb, ustor_srb_done cb, void *ctx)
 
 /* ---- completion -------------------------------------------------------- */
 
+/* Queues a completed request on this thread's list; the outermost frame
+ * (or the port, after its own completions) drains it with no lock held. */
+static inline void done_append(struct port_thread *pt, struct port_request *r)
+{
+    r->next = NULL;
+    if (pt->done_tail)
+        pt->done_tail->next = r;
+    else
+        pt->done_head = r;
+    pt->done_tail = r;
+}
+
 void port_request_complete(struct ustor_adapter *ad, void *srb)
 {
     struct port_request *r = port_request_from_srb(ad, srb);
@@ -500,13 +512,7 @@ void port_request_complete(struct ustor_adapter *ad, void *srb)
     if (SRB_STATUS(SrbGetSrbStatus(srb)) == SRB_STATUS_PENDING)
         port_report(ad, "StorPortStatusPending", srb,
                     "SRB completed with SrbStatus SRB_STATUS_PENDING; the caller sees a failure");
-    struct port_thread *pt = port_thread();
-    r->next = NULL;
-    if (pt->done_tail)
-        pt->done_tail->next = r;
-    else
-        pt->done_head = r;
-    pt->done_tail = r;
+    done_append(port_thread(), r);
 }
 
 /* The port decides a request's fate (timeout, abort, BuildIo failure). */
@@ -517,13 +523,7 @@ static void complete_by_port(struct port_request *r, UCHAR status)
                                      __ATOMIC_ACQUIRE))
         return;
     r->status_override = status;
-    struct port_thread *pt = port_thread();
-    r->next = NULL;
-    if (pt->done_tail)
-        pt->done_tail->next = r;
-    else
-        pt->done_head = r;
-    pt->done_tail = r;
+    done_append(port_thread(), r);
 }
 
 static bool ext_poison_intact(const uint8_t *p, size_t n)
