@@ -697,12 +697,7 @@ void port_completion_dpc(PKDPC dpc, PVOID ctx, PVOID a1, PVOID a2)
     ukern_spin_release_raw(&cq->lock);
     while (list) {
         struct port_request *next = list->next;
-        list->next = NULL;
-        if (pt->done_tail)
-            pt->done_tail->next = list;
-        else
-            pt->done_head = list;
-        pt->done_tail = list;
+        done_append(pt, list);
         list = next;
     }
     port_drain_completions();
