@@ -71,32 +71,37 @@ static void init_lock(void)
  * time.  A holder that got preempted still costs a sleep, not a spin. */
 #define LOCK_SPINS 200
 
-
-static void rdlock(void)
+static void lock_with(int (*try_lock)(pthread_rwlock_t *), int (*block)(pthread_rwlock_t *))
 {
     pthread_once(&g_lock_once, init_lock);
     for (int i = 0; i < LOCK_SPINS; i++) {
-        if (pthread_rwlock_tryrdlock(&g_lock) == 0)
+        if (try_lock(&g_lock) == 0)
             return;
         ustor_cpu_relax();
     }
-    pthread_rwlock_rdlock(&g_lock);
+    block(&g_lock);
+}
+
+static void rdlock(void)
+{
+    lock_with(pthread_rwlock_tryrdlock, pthread_rwlock_rdlock);
 }
 
 static void wrlock(void)
 {
-    pthread_once(&g_lock_once, init_lock);
-    for (int i = 0; i < LOCK_SPINS; i++) {
-        if (pthread_rwlock_trywrlock(&g_lock) == 0)
-            return;
-        ustor_cpu_relax();
-    }
-    pthread_rwlock_wrlock(&g_lock);
+    lock_with(pthread_rwlock_trywrlock, pthread_rwlock_wrlock);
 }
 
 static uint64_t page_round_up(uint64_t v)
 {
     return (v + USTOR_PHYS_PAGE_SIZE - 1) & ~(uint64_t)(USTOR_PHYS_PAGE_SIZE - 1);
+}
+
+/* Address space a range of len bytes takes: whole pages, and one guard
+ * page after them so that adjacent ranges never look contiguous. */
+static uint64_t span_len(uint64_t len)
+{
+    return page_round_up(len) + USTOR_PHYS_PAGE_SIZE;
 }
 
 /* First index whose key is > key. */
@@ -106,7 +111,7 @@ static size_t upper_bound_phys(uint64_t key);
 static struct phys_span mapping_span(const struct phys_range *r)
 {
     uint64_t lo = r->phys & ~(uint64_t)(USTOR_PHYS_PAGE_SIZE - 1);
-    return (struct phys_span){ lo, page_round_up(r->phys + r->len) + USTOR_PHYS_PAGE_SIZE };
+    return (struct phys_span){ lo, lo + span_len(r->phys - lo + r->len) };
 }
 
 /* End of the mapping or reservation that overlaps [lo, hi), or 0 if
@@ -134,13 +139,12 @@ static uint64_t occupied_until(uint64_t lo, uint64_t hi)
     return end;
 }
 
-/* Takes len bytes of address space (page granular, one guard page after
- * it so adjacent ranges never look contiguous) at the cursor, skipping
- * what is in use, wrapping once past the end.  Returns 0 when nothing
- * free is large enough.  Caller holds the lock for writing. */
+/* Takes span_len(len) of address space at the cursor, skipping what is
+ * in use, wrapping once past the end.  Returns 0 when nothing free is
+ * large enough.  Caller holds the lock for writing. */
 static uint64_t take_space(uint64_t len)
 {
-    uint64_t need = page_round_up(len) + USTOR_PHYS_PAGE_SIZE;
+    uint64_t need = span_len(len);
     if (need < len || need > g_end - USTOR_PHYS_WINDOW_BASE)
         return 0;
     uint64_t base = g_next < g_end ? g_next : g_end;
@@ -268,7 +272,7 @@ uint64_t ustor_phys_reserve(uint64_t len)
     if (len && g_nr_reserved < g_cap_reserved)
         base = take_space(len);
     if (base) {
-        struct phys_span sp = { base, base + page_round_up(len) + USTOR_PHYS_PAGE_SIZE };
+        struct phys_span sp = { base, base + span_len(len) };
         size_t i = g_nr_reserved;
         while (i > 0 && g_reserved[i - 1].lo > base)
             i--;

@@ -337,14 +337,6 @@ static ULONG mp_virt_DriverEntry(PVOID DriverObject, PVOID RegistryPath)
 static inline ustor_adapter *mp_create(bool virtual_mp, struct ustor_bus_device *dev, const char *args,
                                 struct tu_reports *rep, ustor_driver **drv_out)
 {
-    char err[512];
-    ustor_driver *drv = NULL;
-    int rc = ustor_driver_from_entry((ustor_driver_entry_fn)(virtual_mp ? mp_virt_DriverEntry : mp_phys_DriverEntry),
-                                     virtual_mp ? "portmp-virt" : "portmp-phys", &drv, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "mp_create: %s\n", err);
-        fail();
-    }
     struct ustor_adapter_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.argument_string = args;
@@ -354,14 +346,10 @@ static inline ustor_adapter *mp_create(bool virtual_mp, struct ustor_bus_device 
     cfg.verifier = USTOR_VERIFIER_LOG;
     cfg.report_sink = rep ? tu_reports_sink : NULL;
     cfg.report_ctx = rep;
-    ustor_adapter *ad = NULL;
-    rc = ustor_adapter_create(drv, &cfg, &ad, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "mp_create: %s\n", err);
-        ustor_driver_unload(drv);
-        fail();
-    }
-    *drv_out = drv;
+    ustor_adapter *ad = tu_adapter_with(
+        (ustor_driver_entry_fn)(virtual_mp ? mp_virt_DriverEntry : mp_phys_DriverEntry), &cfg, drv_out);
+    if (!ad)
+        fail(); /* tu_adapter_with said why */
     return ad;
 }
 

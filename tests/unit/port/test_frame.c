@@ -20,13 +20,6 @@ static struct ustor_adapter *ad;
 
 static ustor_adapter *create(bool lock_graph)
 {
-    char err[512];
-    int rc = ustor_driver_from_entry((ustor_driver_entry_fn)mp_virt_DriverEntry, "portmp-virt", &drv, err,
-                                     sizeof(err));
-    if (rc) {
-        fprintf(stderr, "test_frame: %s\n", err);
-        return NULL;
-    }
     struct ustor_adapter_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.nr_cpus = 2;
@@ -35,13 +28,7 @@ static ustor_adapter *create(bool lock_graph)
     cfg.lock_graph = lock_graph;
     cfg.report_sink = tu_reports_sink;
     cfg.report_ctx = &rep;
-    ustor_adapter *a = NULL;
-    if (ustor_adapter_create(drv, &cfg, &a, err, sizeof(err))) {
-        fprintf(stderr, "test_frame: %s\n", err);
-        ustor_driver_unload(drv);
-        return NULL;
-    }
-    return a;
+    return tu_adapter_with((ustor_driver_entry_fn)mp_virt_DriverEntry, &cfg, &drv);
 }
 
 static int setup_with(bool lock_graph)
