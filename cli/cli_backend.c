@@ -285,6 +285,11 @@ int cli_backend_open(const struct cli_options *o, unsigned queue_depth, struct c
     return CLI_EXIT_OK;
 }
 
+bool cli_backend_device_stats(const struct cli_adapter *a, struct ustor_hw_stats *out)
+{
+    return a->dev && ustor_hw_device_stats(a->dev, out) == 0;
+}
+
 void cli_backend_close(struct cli_adapter *a)
 {
     for (unsigned i = 0; i < a->nluns; i++)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include <ustor/block.h>
+#include <ustor/hw.h>
 #include <ustor/ustor.h>
 
 #include "cli_args.h"
@@ -47,6 +48,9 @@ int cli_backend_open(const struct cli_options *o, unsigned queue_depth, struct c
 /* Verifier reports of adapters opened from now on go to sink (NULL:
  * stderr). */
 void cli_backend_set_report_sink(void (*sink)(void *ctx, const char *text), void *ctx);
+/* The simulated device's counters (requests, interrupts, faults fired);
+ * false when the adapter has no device. */
+bool cli_backend_device_stats(const struct cli_adapter *a, struct ustor_hw_stats *out);
 /* Closes the LUNs, destroys the adapter and the device, unloads. */
 void cli_backend_close(struct cli_adapter *a);
 

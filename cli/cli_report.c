@@ -84,6 +84,57 @@ static void text_options(FILE *f, const struct cli_options *o)
             o->verify == CLI_VERIFY_NONE ? "off" : cli_verify_name(o->verify));
 }
 
+/* What the simulated device did, so a run with --device-opts faults shows
+ * which faults fired next to how the port and the miniport coped. */
+static void text_device(FILE *f, const char *name, const struct ustor_hw_stats *d)
+{
+    fprintf(f, "\ndevice (%s)\n", name);
+    fprintf(f, "  requests %" PRIu64 " (reads %" PRIu64 ", writes %" PRIu64 ", flushes %" PRIu64
+               ", other %" PRIu64 "), errors %" PRIu64 ", malformed %" PRIu64 ", DMA faults %" PRIu64 "\n",
+            d->requests, d->reads, d->writes, d->flushes, d->others, d->errors, d->bad_requests, d->dma_faults);
+    fprintf(f, "  interrupts raised %" PRIu64 ", dropped %" PRIu64 ", delayed %" PRIu64 ", spurious %" PRIu64 "\n",
+            d->irqs_raised, d->irqs_dropped, d->irqs_delayed, d->irqs_spurious);
+    fprintf(f, "  commands lost to device resets %" PRIu64 ", held by the device at the end %" PRIu64 "\n",
+            d->dropped_by_reset, d->in_flight);
+    fprintf(f, "  faults injected   ");
+    bool any = false;
+    for (int k = 0; k < USTOR_HW_FAULT_COUNT; k++) {
+        if (!d->faults[k])
+            continue;
+        fprintf(f, "%s%s %" PRIu64, any ? ", " : "", ustor_hw_fault_name((enum ustor_hw_fault)k), d->faults[k]);
+        any = true;
+    }
+    fprintf(f, "%s\n", any ? "" : "none");
+}
+
+static void json_device(struct cli_json *j, const struct ustor_hw_stats *d)
+{
+    cli_json_object_begin(j, "device");
+    cli_json_u64(j, "requests", d->requests);
+    cli_json_u64(j, "reads", d->reads);
+    cli_json_u64(j, "writes", d->writes);
+    cli_json_u64(j, "flushes", d->flushes);
+    cli_json_u64(j, "others", d->others);
+    cli_json_u64(j, "bytes_read", d->bytes_read);
+    cli_json_u64(j, "bytes_written", d->bytes_written);
+    cli_json_u64(j, "errors", d->errors);
+    cli_json_u64(j, "bad_requests", d->bad_requests);
+    cli_json_u64(j, "dma_faults", d->dma_faults);
+    cli_json_u64(j, "dropped_by_reset", d->dropped_by_reset);
+    cli_json_u64(j, "in_flight", d->in_flight);
+    cli_json_object_begin(j, "irqs");
+    cli_json_u64(j, "raised", d->irqs_raised);
+    cli_json_u64(j, "dropped", d->irqs_dropped);
+    cli_json_u64(j, "delayed", d->irqs_delayed);
+    cli_json_u64(j, "spurious", d->irqs_spurious);
+    cli_json_object_end(j);
+    cli_json_object_begin(j, "faults");
+    for (int k = 0; k < USTOR_HW_FAULT_COUNT; k++)
+        cli_json_u64(j, ustor_hw_fault_name((enum ustor_hw_fault)k), d->faults[k]);
+    cli_json_object_end(j);
+    cli_json_object_end(j);
+}
+
 void cli_report_text(FILE *f, const struct cli_result *r)
 {
     const struct cli_options *o = r->opt;
@@ -161,6 +212,9 @@ void cli_report_text(FILE *f, const struct cli_result *r)
                     us(lk->hold_max_ns));
         }
     }
+
+    if (r->have_device_stats)
+        text_device(f, r->device, &r->device_stats);
 
     fprintf(f, "\nverifier (%s): %" PRIu64 " error%s, %" PRIu64 " warning%s\n",
             o ? cli_verifier_name(o->verifier) : "?", r->violation_errors,
@@ -321,6 +375,10 @@ void cli_report_json(FILE *f, const struct cli_result *r)
         cli_json_array_begin(&j, "locks");
         cli_json_array_end(&j);
     }
+    if (r->have_device_stats)
+        json_device(&j, &r->device_stats);
+    else
+        cli_json_null(&j, "device");
 
     cli_json_object_begin(&j, "verifier");
     cli_json_string(&j, "mode", o ? cli_verifier_name(o->verifier) : "log");

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <ustor/hw.h>
 #include <ustor/ustor.h>
 
 #include "cli_args.h"
@@ -49,6 +50,9 @@ struct cli_result {
     /* port statistics */
     bool have_stats;
     struct ustor_stats stats;
+    /* the simulated device: what it did and which faults it injected */
+    bool have_device_stats;
+    struct ustor_hw_stats device_stats;
     /* verifier */
     uint64_t violation_errors, violation_warnings;
     unsigned nr_rules;

@@ -557,6 +557,7 @@ static void collect_adapter(struct run *run, struct cli_result *r)
         r->have_info = true;
         ustor_adapter_get_stats(a->ad, &r->stats);
         r->have_stats = true;
+        r->have_device_stats = cli_backend_device_stats(a, &r->device_stats);
         r->violation_errors = ustor_adapter_violations(a->ad);
         r->violation_warnings = ustor_adapter_warnings(a->ad);
         static struct ustor_violation_count counts[CLI_MAX_VIOLATION_RULES];

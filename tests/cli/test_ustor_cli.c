@@ -347,6 +347,63 @@ static void test_options_reach_the_run(void **state)
     }
 }
 
+/* The simulated device's counters are in the report, so a run with
+ * injected faults shows which fired next to how the port coped: every
+ * 50th command the device takes fails, the miniport fails the SRB, the
+ * block layer retries it, and the three counts agree. */
+static void test_device_counters(void **state)
+{
+    (void)state;
+    struct result r = run_ustor("run", "--device=virtio-blk", "--number_ios=3000", "--size=2M",
+                                "--device-opts=faults=error:every:50;seed=5", "--quiet", "--json", NULL);
+    expect_status(r, 0);
+    struct jc_node *doc = parse_json(&r);
+    check_run_json(doc);
+    uint64_t requests = u(doc, "device.requests"), errors = u(doc, "device.errors");
+    assert_true(requests >= 3000);
+    assert_int_equal(u(doc, "device.faults.error"), requests / 50);
+    assert_int_equal(errors, requests / 50);
+    assert_int_equal(u(doc, "port.errors"), errors);
+    assert_int_equal(u(doc, "device.reads") + u(doc, "device.writes") + u(doc, "device.flushes") +
+                         u(doc, "device.others") + errors,
+                     requests);
+    assert_int_equal(u(doc, "device.bytes_read") + u(doc, "device.bytes_written"), u(doc, "total.bytes"));
+    static const char *const quiet[] = { "device.faults.drop_irq", "device.faults.delay_irq",
+                                         "device.faults.spurious_irq", "device.faults.stuck",
+                                         "device.faults.reset", "device.irqs.dropped",
+                                         "device.bad_requests", "device.dma_faults",
+                                         "device.dropped_by_reset", "device.in_flight" };
+    for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+        if (u(doc, quiet[i]) != 0)
+            fail_msg("%s = %llu, expected 0", quiet[i], (unsigned long long)u(doc, quiet[i]));
+    assert_true(u(doc, "device.irqs.raised") > 0);
+    jc_free(doc);
+    free_result(&r);
+
+    r = run_ustor("run", "--device=virtio-blk", "--number_ios=300", "--size=2M",
+                  "--device-opts=faults=drop_irq:every:10;seed=5", NULL);
+    expect_status(r, 0);
+    expect_contains(r.out, "\ndevice (virtio-blk)\n");
+    expect_contains(r.out, "faults injected   drop_irq ");
+    free_result(&r);
+    r = run_ustor("run", "--device=virtio-blk", "--number_ios=300", "--size=2M", NULL);
+    expect_status(r, 0);
+    expect_contains(r.out, "faults injected   none\n");
+    free_result(&r);
+
+    /* no device, no device section */
+    r = run_ustor("run", "--device=none", "--number_ios=300", "--size=2M", "--json", NULL);
+    expect_status(r, 0);
+    doc = parse_json(&r);
+    assert_int_equal(jc_get(doc, "device")->type, JC_NULL);
+    jc_free(doc);
+    free_result(&r);
+    r = run_ustor("run", "--device=none", "--number_ios=300", "--size=2M", NULL);
+    expect_status(r, 0);
+    assert_null(strstr(r.out, "\ndevice ("));
+    free_result(&r);
+}
+
 static void test_info(void **state)
 {
     (void)state;
@@ -483,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_default_run_text_report),
         cmocka_unit_test(test_default_run_json),
         cmocka_unit_test(test_options_reach_the_run),
+        cmocka_unit_test(test_device_counters),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_load_failures_exit_4),
         cmocka_unit_test(test_verifier_violation_exit_3),
