@@ -395,6 +395,7 @@ static void test_device_counters(void **state)
     r = run_ustor("run", "--device=none", "--number_ios=300", "--size=2M", "--json", NULL);
     expect_status(r, 0);
     doc = parse_json(&r);
+    assert_non_null(jc_get(doc, "device"));
     assert_int_equal(jc_get(doc, "device")->type, JC_NULL);
     jc_free(doc);
     free_result(&r);
