@@ -1,14 +1,18 @@
 /*
  * fuzz_scsi.c - libFuzzer target: arbitrary CDBs, transfer lengths and
  * data directions through the port (block-layer passthrough, no probe) to
- * the sample miniports.  Every request must complete with a real SRB
+ * the sample miniports: the RAM disks, and the virtio miniport on a
+ * simulated virtio-blk device (CDB translation, scatter/gather, DMA,
+ * interrupts; one of them with injected errors and spurious interrupts).
+ * Every request must complete with a real SRB
  * status, CHECK CONDITION must carry decodable sense, the transfer must not
  * exceed the buffer, and the Storport rule verifier must stay silent; a
  * crash, hang (libFuzzer -timeout) or sanitizer report is a finding too.
  *
  * Input: up to MAX_COMMANDS commands, each
  *   byte 0  bits 0-1 adapter (table below), bits 2-3 LUN, bits 4-5
- *           direction (0 none, 1 in, 2 out, 3 in)
+ *           direction (0 none, 1 in, 2 out, 3 in); bit 6 set: one of the
+ *           virtio adapters instead (bit 0 picks which)
  *   byte 1  CDB length - 1 (mod 16, or mod 32 on STORAGE_REQUEST_BLOCK adapters)
  *   byte 2-3 transfer length, little endian, at most MAX_TRANSFER
  *   CDB bytes, then for "out" the data (zero-padded when the input ends)
@@ -25,6 +29,7 @@
 #include <time.h>
 
 #include <ustor/block.h>
+#include <ustor/hw.h>
 #include <ustor/ustor.h>
 
 #define MAX_COMMANDS 8
@@ -38,7 +43,9 @@ struct fuzz_adapter {
     const char *miniport;
     const char *args;
     bool srbex;
+    const char *device_opts; /* virtio-blk device options; NULL: no device */
     ustor_driver *drv;
+    struct ustor_bus_device *dev;
     ustor_adapter *ad;
     ustor_blk_dev *lun[LUNS_PER_ADAPTER];
 };
@@ -48,13 +55,21 @@ struct fuzz_adapter {
  * under these names (instrumented in the fuzzer). */
 int32_t fuzz_ramdisk_DriverEntry(void *driver_object, void *registry_path);
 int32_t fuzz_ramdisk_phys_DriverEntry(void *driver_object, void *registry_path);
+int32_t fuzz_virtio_DriverEntry(void *driver_object, void *registry_path);
 
-static struct fuzz_adapter adapters[4] = {
-    { "ramdisk", "luns=2;size=1M;srb=scsi;complete=inline", false, 0, 0, { 0 } },
-    { "ramdisk", "luns=2;size=1M;srb=ex;complete=dpc;bs=4096", true, 0, 0, { 0 } },
-    { "ramdisk-phys", "luns=2;size=1M;sync=full;srb=scsi;complete=mixed", false, 0, 0, { 0 } },
-    { "ramdisk-phys", "luns=2;size=1M;sync=concurrent;srb=ex;ro=1", true, 0, 0, { 0 } },
+#define NR_RAMDISK_ADAPTERS 4u
+static struct fuzz_adapter adapters[] = {
+    { .miniport = "ramdisk", .args = "luns=2;size=1M;srb=scsi;complete=inline" },
+    { .miniport = "ramdisk", .args = "luns=2;size=1M;srb=ex;complete=dpc;bs=4096", .srbex = true },
+    { .miniport = "ramdisk-phys", .args = "luns=2;size=1M;sync=full;srb=scsi;complete=mixed" },
+    { .miniport = "ramdisk-phys", .args = "luns=2;size=1M;sync=concurrent;srb=ex;ro=1", .srbex = true },
+    /* selected by bit 6; one LUN each (the device's) */
+    { .miniport = "virtio", .args = "sync=full;intr=permessage;queues=2", .srbex = true,
+      .device_opts = "capacity=1M;queues=2;latency=zero" },
+    { .miniport = "virtio", .args = "sync=concurrent", .srbex = true,
+      .device_opts = "capacity=1M;msix=0;faults=error:every:7,spurious_irq:every:5;seed=1" },
 };
+#define NR_ADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
 
 /* FUZZ_SCSI_VERBOSE=1: one line per command (replaying a finding). */
 static bool verbose;
@@ -82,16 +97,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     char err[512];
     verbose = getenv("FUZZ_SCSI_VERBOSE") != NULL;
-    for (size_t i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
+    for (size_t i = 0; i < NR_ADAPTERS; i++) {
         struct fuzz_adapter *a = &adapters[i];
-        ustor_driver_entry_fn entry = strcmp(a->miniport, "ramdisk") == 0
-                                          ? fuzz_ramdisk_DriverEntry
-                                          : fuzz_ramdisk_phys_DriverEntry;
+        ustor_driver_entry_fn entry = strcmp(a->miniport, "ramdisk") == 0        ? fuzz_ramdisk_DriverEntry
+                                      : strcmp(a->miniport, "ramdisk-phys") == 0 ? fuzz_ramdisk_phys_DriverEntry
+                                                                                 : fuzz_virtio_DriverEntry;
         if (ustor_driver_from_entry(entry, a->miniport, &a->drv, err, sizeof(err)) < 0)
             die(err);
+        if (a->device_opts) {
+            struct ustor_virtio_blk_config vc = { .options = a->device_opts };
+            a->dev = ustor_virtio_blk_create(&vc, err, sizeof(err));
+            if (!a->dev)
+                die(err);
+        }
         struct ustor_adapter_config cfg = {
             .argument_string = a->args,
             .nr_cpus = 2,
+            .device = a->dev,
             .verifier = USTOR_VERIFIER_LOG,
             .report_sink = verifier_report,
         };
@@ -221,7 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 0;
     for (int cmd = 0; cmd < MAX_COMMANDS && size - pos >= 4; cmd++) {
         uint8_t sel = data[pos];
-        struct fuzz_adapter *a = &adapters[sel & 3];
+        struct fuzz_adapter *a = &adapters[sel & 0x40 ? NR_RAMDISK_ADAPTERS + (sel & 1u) : sel & 3u];
         ustor_blk_dev *dev = a->lun[(sel >> 2) & 3];
         unsigned d = (sel >> 4) & 3;
         enum ustor_blk_dir dir = d == 0 ? USTOR_BLK_DIR_NONE

@@ -5,10 +5,12 @@ import struct
 import sys
 
 NONE, IN, OUT = 0, 1, 2
+VIO, VIO_FAULTY = 4, 5  # the virtio adapters (bit 6 of the selector)
 
 
 def cmd(adapter, lun, direction, cdb, length=0, data=b""):
-    sel = (adapter & 3) | (lun & 3) << 2 | direction << 4
+    pick = 0x40 | (adapter & 1) if adapter >= VIO else adapter & 3
+    sel = pick | (lun & 3) << 2 | direction << 4
     return bytes([sel, len(cdb) - 1]) + struct.pack("<H", length) + bytes(cdb) + data
 
 
@@ -40,6 +42,14 @@ seeds = {
     "missing_lun": cmd(0, 3, IN, [0x12, 0, 0, 0, 36, 0], 36) + cmd(2, 2, NONE, [0] * 6),
     "short_buffer": cmd(0, 0, IN, read10(0, 8), 100) + cmd(1, 0, OUT, write10(0, 1), 10, b"x" * 10),
     "long_cdb_ex": cmd(1, 0, IN, [0x7F, 0, 0, 0, 0, 0, 0, 0x18, 0, 0x09] + [0] * 22, 512),
+    "virtio_rw": cmd(VIO, 0, OUT, write10(7, 3), 1536, bytes(range(256)) * 6) + cmd(VIO, 0, IN, read10(7, 3), 1536)
+    + cmd(VIO_FAULTY, 0, OUT, write10(9, 1, True), 512, b"\x3c" * 512) + cmd(VIO_FAULTY, 0, IN, read16(9, 1), 512),
+    "virtio_probe": cmd(VIO, 0, IN, [0x12, 0, 0, 0, 96, 0], 96) + cmd(VIO, 0, IN, [0x12, 1, 0x80, 0, 64, 0], 64)
+    + cmd(VIO_FAULTY, 0, IN, [0x9E, 0x10] + [0] * 8 + [0, 0, 0, 32, 0, 0], 32) + cmd(VIO, 1, IN, [0x25] + [0] * 9, 8),
+    "virtio_flush_unmap": cmd(VIO, 0, NONE, [0x35] + [0] * 9) + cmd(VIO, 0, OUT, [0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0], 24, unmap_params)
+    + cmd(VIO_FAULTY, 0, OUT, write_same16(16, 8, True), 512, b"\0" * 512),
+    "virtio_edges": cmd(VIO, 0, IN, read10(2047, 2), 1024) + cmd(VIO_FAULTY, 0, IN, read10(0, 8), 100)
+    + cmd(VIO, 0, NONE, [0xFF] * 6) + cmd(VIO_FAULTY, 0, IN, read16(0, 128), 65535),
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
