@@ -12,6 +12,7 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *fuzz_scsi_unreached(void);
 
 static int replay_file(const char *path)
 {
@@ -34,7 +35,7 @@ int main(int argc, char **argv)
         return 2;
     }
     LLVMFuzzerInitialize(&argc, &argv);
-    unsigned files = 0;
+    unsigned files = 0, dirs = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) < 0) {
@@ -47,6 +48,7 @@ int main(int argc, char **argv)
             files++;
             continue;
         }
+        dirs++;
         DIR *d = opendir(argv[i]);
         if (!d) {
             fprintf(stderr, "fuzz_replay: cannot read directory %s\n", argv[i]);
@@ -68,6 +70,13 @@ int main(int argc, char **argv)
     }
     if (files == 0) {
         fprintf(stderr, "fuzz_replay: no inputs found\n");
+        return 1;
+    }
+    /* A directory is a corpus: it must exercise every adapter. */
+    const char *unreached = fuzz_scsi_unreached();
+    if (dirs && unreached) {
+        fprintf(stderr, "fuzz_replay: no input sends a command to %s; add a seed for it "
+                        "(fuzz/make_corpus.py)\n", unreached);
         return 1;
     }
     printf("fuzz_replay: %u inputs, every request completed properly\n", files);

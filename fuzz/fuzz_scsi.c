@@ -44,6 +44,7 @@ struct fuzz_adapter {
     const char *args;
     bool srbex;
     const char *device_opts; /* virtio-blk device options; NULL: no device */
+    unsigned long commands;  /* sent to it so far (fuzz_scsi_unreached) */
     ustor_driver *drv;
     struct ustor_bus_device *dev;
     ustor_adapter *ad;
@@ -90,6 +91,21 @@ static void verifier_report(void *ctx, const char *text)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *fuzz_scsi_unreached(void);
+
+/* The first adapter no input has sent a command to (its miniport and
+ * arguments), or NULL: fuzz_replay checks that the committed corpus
+ * reaches every adapter, so a decoding change cannot drop one unseen. */
+const char *fuzz_scsi_unreached(void)
+{
+    static char what[160];
+    for (size_t i = 0; i < NR_ADAPTERS; i++)
+        if (!adapters[i].commands) {
+            snprintf(what, sizeof(what), "%s (%s)", adapters[i].miniport, adapters[i].args);
+            return what;
+        }
+    return NULL;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -244,6 +260,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int cmd = 0; cmd < MAX_COMMANDS && size - pos >= 4; cmd++) {
         uint8_t sel = data[pos];
         struct fuzz_adapter *a = &adapters[sel & 0x40 ? NR_RAMDISK_ADAPTERS + (sel & 1u) : sel & 3u];
+        a->commands++;
         ustor_blk_dev *dev = a->lun[(sel >> 2) & 3];
         unsigned d = (sel >> 4) & 3;
         enum ustor_blk_dir dir = d == 0 ? USTOR_BLK_DIR_NONE
