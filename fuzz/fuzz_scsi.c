@@ -4,10 +4,10 @@
  * the sample miniports: the RAM disks, and the virtio miniport on a
  * simulated virtio-blk device (CDB translation, scatter/gather, DMA,
  * interrupts; one of them with injected errors and spurious interrupts).
- * Every request must complete with a real SRB
- * status, CHECK CONDITION must carry decodable sense, the transfer must not
- * exceed the buffer, and the Storport rule verifier must stay silent; a
- * crash, hang (libFuzzer -timeout) or sanitizer report is a finding too.
+ * Every request must complete with a real SRB status, CHECK CONDITION must
+ * carry decodable sense, the transfer must not exceed the buffer, and the
+ * Storport rule verifier must stay silent; a crash, hang (libFuzzer
+ * -timeout) or sanitizer report is a finding too.
  *
  * Input: up to MAX_COMMANDS commands, each
  *   byte 0  bits 0-1 adapter (table below), bits 2-3 LUN, bits 4-5
