@@ -42,7 +42,7 @@
 struct fuzz_adapter {
     const char *miniport;
     const char *args;
-    bool srbex;
+    bool srbex; /* what the miniport chose (set when the adapter starts) */
     const char *device_opts; /* virtio-blk device options; NULL: no device */
     unsigned long commands;  /* sent to it so far (fuzz_scsi_unreached) */
     ustor_driver *drv;
@@ -61,13 +61,13 @@ int32_t fuzz_virtio_DriverEntry(void *driver_object, void *registry_path);
 #define NR_RAMDISK_ADAPTERS 4u
 static struct fuzz_adapter adapters[] = {
     { .miniport = "ramdisk", .args = "luns=2;size=1M;srb=scsi;complete=inline" },
-    { .miniport = "ramdisk", .args = "luns=2;size=1M;srb=ex;complete=dpc;bs=4096", .srbex = true },
+    { .miniport = "ramdisk", .args = "luns=2;size=1M;srb=ex;complete=dpc;bs=4096" },
     { .miniport = "ramdisk-phys", .args = "luns=2;size=1M;sync=full;srb=scsi;complete=mixed" },
-    { .miniport = "ramdisk-phys", .args = "luns=2;size=1M;sync=concurrent;srb=ex;ro=1", .srbex = true },
+    { .miniport = "ramdisk-phys", .args = "luns=2;size=1M;sync=concurrent;srb=ex;ro=1" },
     /* selected by bit 6; one LUN each (the device's) */
-    { .miniport = "virtio", .args = "sync=full;intr=permessage;queues=2", .srbex = true,
+    { .miniport = "virtio", .args = "sync=full;intr=permessage;queues=2",
       .device_opts = "capacity=1M;queues=2;latency=zero" },
-    { .miniport = "virtio", .args = "sync=concurrent", .srbex = true,
+    { .miniport = "virtio", .args = "sync=concurrent",
       .device_opts = "capacity=1M;msix=0;faults=error:every:7,spurious_irq:every:5;seed=1" },
 };
 #define NR_ADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
@@ -135,6 +135,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         };
         if (ustor_adapter_create(a->drv, &cfg, &a->ad, err, sizeof(err)) < 0)
             die(err);
+        a->srbex = ustor_adapter_uses_srbex(a->ad);
         struct ustor_blk_options bo = {
             .queue_depth = 4,
             .max_retries = USTOR_BLK_NO_RETRIES,
