@@ -103,7 +103,7 @@ const char *port_held_describe(char *buf, size_t len)
         off += (size_t)snprintf(buf + off, len - off, "%s%s@%p (%s, in %s%s)", i ? "; " : "",
                                 rules_locks[h->cls].name, h->id,
                                 h->by_port ? "taken by the port" : "taken by the miniport",
-                                h->taken_in, where);
+                                h->taken_in < RR_COUNT ? rules_routines[h->taken_in].name : "(port)", where);
         if (off >= len)
             break;
     }

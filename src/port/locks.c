@@ -56,18 +56,22 @@ void port_interrupt_unlock_all(struct ustor_adapter *ad)
     intr_release_words(ad);
 }
 
-/* Is a lock of this class/identity already held by this thread?  Any
- * interrupt-class lock of the adapter conflicts with any other: taking
- * "all messages" while holding one message would self-deadlock. */
-static bool held_conflict(struct ustor_adapter *ad, enum rules_lock cls, const void *id)
+/* One pass over this thread's held locks: the classes held, and in
+ * *conflict whether this lock is among them.  Any interrupt-class lock
+ * of the adapter conflicts with any other: taking "all messages" while
+ * holding one message would self-deadlock. */
+static inline rules_lockset held_scan(const struct port_thread *pt, const struct ustor_adapter *ad,
+                                      enum rules_lock cls, const void *id, bool *conflict)
 {
-    struct port_thread *pt = port_thread();
+    rules_lockset set = RL_NONE;
+    bool c = false;
     for (unsigned i = 0; i < pt->nheld; i++) {
         const struct port_held_lock *h = &pt->held[i];
-        if (cls == RL_INTERRUPT ? (h->cls == RL_INTERRUPT && h->ad == ad) : h->id == id)
-            return true;
+        set |= RL_BIT(h->cls);
+        c |= cls == RL_INTERRUPT ? (h->cls == RL_INTERRUPT && h->ad == ad) : h->id == id;
     }
-    return false;
+    *conflict = c;
+    return set;
 }
 
 static struct port_dpc *find_dpc(struct ustor_adapter *ad, const void *stor_dpc)
@@ -91,18 +95,19 @@ static const char *stor_lock_name(STOR_SPINLOCK l)
     }
 }
 
-/* Common judgement for every Storport lock acquisition.  Returns
- * STOR_STATUS_SUCCESS if the lock may be taken. */
-static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char *lockname,
-                           enum rules_lock cls, const void *id)
+/* judge_acquire found a rule broken: which one, in this order, with its
+ * report.  Returns STOR_STATUS_SUCCESS if the lock may still be taken
+ * (a table-B violation is reported, the lock is taken). */
+static __attribute__((noinline)) ULONG judge_acquire_broken(struct port_thread *pt, struct ustor_adapter *ad,
+                                                            const char *api, const char *lockname,
+                                                            enum rules_lock cls, rules_lockset held,
+                                                            bool conflict)
 {
-    struct port_thread *pt = port_thread();
-    struct port_frame *top = pt->top;
+    const struct port_frame *top = pt->top;
     KIRQL irql = ukern_irql_get();
-    rules_lockset held = port_held_set();
+    KIRQL max = rules_irql_value(rules_locks[cls].max_caller, ad->dirql);
     char buf[64];
 
-    KIRQL max = rules_irql_value(rules_locks[cls].max_caller, ad->dirql);
     /* Half-duplex StartIo holds every lock it could want at DIRQL: one
      * report names the cause; the lock is refused (taking it would
      * deadlock or break the IRQL rule). */
@@ -114,7 +119,7 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
         return irql > max ? STOR_STATUS_INVALID_IRQL : STOR_STATUS_INVALID_DEVICE_STATE;
     }
 
-    if (held_conflict(ad, cls, id)) {
+    if (conflict) {
         port_report(ad, "StorPortSpinLock", NULL,
                     "%s(%s): this lock is already held by this thread; acquiring it again would "
                     "deadlock, so the port did not take it", api, lockname);
@@ -162,10 +167,35 @@ static ULONG judge_acquire(struct ustor_adapter *ad, const char *api, const char
     return STOR_STATUS_SUCCESS;
 }
 
-static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HANDLE h,
-                     const char *api, void *caller)
+/* Common judgement for every Storport lock acquisition.  Returns
+ * STOR_STATUS_SUCCESS if the lock may be taken.  The common case, every
+ * rule kept, is one pass over the held locks and the table's cells;
+ * anything else goes to judge_acquire_broken, which works out what was
+ * broken.  (Table B, as rules_may_acquire_one reads it, includes the
+ * order rule; the order check on all held locks covers the one on the
+ * miniport's own, which are a subset.)  lockname NULL: that of `which`. */
+static inline ULONG judge_acquire(struct port_thread *pt, struct ustor_adapter *ad, const char *api,
+                                  STOR_SPINLOCK which, const char *lockname, enum rules_lock cls,
+                                  const void *id)
 {
-    struct ustor_adapter *ad = port_adapter_from_devext(devext);
+    bool conflict;
+    rules_lockset held = held_scan(pt, ad, cls, id, &conflict);
+    const struct port_frame *top = pt->top;
+    if (__builtin_expect(!conflict &&
+                             ukern_irql_get() <= rules_irql_value(rules_locks[cls].max_caller, ad->dirql) &&
+                             (top ? rules_may_acquire_one(top->cell, held, cls) : rules_order_ok(held, cls)),
+                         1))
+        return STOR_STATUS_SUCCESS;
+    return judge_acquire_broken(pt, ad, api, lockname ? lockname : stor_lock_name(which), cls, held,
+                                conflict);
+}
+
+static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HANDLE h, bool ex,
+                     void *caller)
+{
+    struct port_thread *pt = port_thread();
+    struct ustor_adapter *ad = port_adapter_from_devext_on(pt, devext);
+    const char *api = ex ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock";
     if (!ad) {
         port_report(NULL, "BadArgument", NULL,
                     "%s: HwDeviceExtension %p is not the device extension of any adapter", api, devext);
@@ -181,16 +211,15 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
         port_report(ad, "LockInvalidParameter", NULL,
                     "%s: SpinLock %d is not a lock kind; expected DpcLock (1), StartIoLock (2), "
                     "InterruptLock (3)%s", api, (int)which,
-                    strcmp(api, "StorPortAcquireSpinLockEx") == 0 ? ", ThreadedDpcLock (4) or DpcLevelLock (5)" : "");
+                    ex ? ", ThreadedDpcLock (4) or DpcLevelLock (5)" : "");
         return STOR_STATUS_INVALID_PARAMETER;
     }
-    if (which > InterruptLock && strcmp(api, "StorPortAcquireSpinLock") == 0) {
+    if (which > InterruptLock && !ex) {
         port_report(ad, "LockInvalidParameter", NULL,
                     "StorPortAcquireSpinLock(%s): only DpcLock, StartIoLock and InterruptLock; use "
                     "StorPortAcquireSpinLockEx for this kind", stor_lock_name(which));
         return STOR_STATUS_INVALID_PARAMETER;
     }
-
     const void *id;
     PKSPIN_LOCK word = NULL;
     struct port_lock_stats *st;
@@ -220,7 +249,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
         }
     }
 
-    ULONG status = judge_acquire(ad, api, stor_lock_name(which), cls, id);
+    ULONG status = judge_acquire(pt, ad, api, which, NULL, cls, id);
     if (status != STOR_STATUS_SUCCESS)
         return status;
 
@@ -236,7 +265,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
         bool c = ukern_spin_acquire_raw_contended(word);
         port_lock_stat_acquired(ad, st, c);
     }
-    port_held_push(ad, cls, id, h, false, caller);
+    port_held_push_on(pt, ad, cls, id, h, false, caller);
     h->Lock = which;
     h->Context.OldIrql = old;
     return STOR_STATUS_SUCCESS;
@@ -245,20 +274,19 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
 STORPORT_API VOID StorPortAcquireSpinLock(PVOID DeviceExtension, STOR_SPINLOCK SpinLock,
                                           PVOID LockContext, PSTOR_LOCK_HANDLE LockHandle)
 {
-    (void)acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLock",
-                  __builtin_return_address(0));
+    (void)acquire(DeviceExtension, SpinLock, LockContext, LockHandle, false, __builtin_return_address(0));
 }
 
 STORPORT_API ULONG StorPortAcquireSpinLockEx(PVOID DeviceExtension, STOR_SPINLOCK SpinLock,
                                              PVOID LockContext, PSTOR_LOCK_HANDLE LockHandle)
 {
-    return acquire(DeviceExtension, SpinLock, LockContext, LockHandle, "StorPortAcquireSpinLockEx",
-                   __builtin_return_address(0));
+    return acquire(DeviceExtension, SpinLock, LockContext, LockHandle, true, __builtin_return_address(0));
 }
 
 STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HANDLE LockHandle)
 {
-    struct ustor_adapter *ad = port_adapter_from_devext(DeviceExtension);
+    struct port_thread *pt = port_thread();
+    struct ustor_adapter *ad = port_adapter_from_devext_on(pt, DeviceExtension);
     if (!ad || !LockHandle) {
         port_report(ad, "StorPortSpinLock4", NULL,
                     "StorPortReleaseSpinLock(%p, %p): %s", DeviceExtension, (void *)LockHandle,
@@ -274,7 +302,7 @@ STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HAND
         return;
     }
     struct port_held_lock h;
-    if (!port_held_pop(NULL, LockHandle, &h)) {
+    if (!port_held_pop_on(pt, NULL, LockHandle, &h)) {
         port_report(ad, "StorPortSpinLock4", NULL,
                     "StorPortReleaseSpinLock: handle %p (%s) was not acquired by this thread with "
                     "StorPortAcquireSpinLock; nothing released", (void *)LockHandle,
@@ -314,7 +342,8 @@ STORPORT_API ULONG StorPortAcquireMSISpinLock(PVOID HwDeviceExtension, ULONG Mes
     }
     PKSPIN_LOCK word = ad->per_message ? ad->intr[MessageId]->ActualLock : &ad->intr_lock;
     const void *id = ad->per_message ? (const void *)word : (const void *)ad;
-    ULONG st = judge_acquire(ad, "StorPortAcquireMSISpinLock", "MSI lock", RL_INTERRUPT, id);
+    struct port_thread *pt = port_thread();
+    ULONG st = judge_acquire(pt, ad, "StorPortAcquireMSISpinLock", InvalidLock, "MSI lock", RL_INTERRUPT, id);
     if (st != STOR_STATUS_SUCCESS)
         return st;
     KIRQL old = ukern_irql_get();
@@ -322,7 +351,7 @@ STORPORT_API ULONG StorPortAcquireMSISpinLock(PVOID HwDeviceExtension, ULONG Mes
         ukern_irql_set(ad->dirql);
     bool c = ukern_spin_acquire_raw_contended(word);
     port_lock_stat_acquired(ad, &ad->st_msi[MessageId], c);
-    port_held_push(ad, RL_INTERRUPT, id, NULL, false, __builtin_return_address(0));
+    port_held_push_on(pt, ad, RL_INTERRUPT, id, NULL, false, __builtin_return_address(0));
     *OldIrql = old;
     return STOR_STATUS_SUCCESS;
 }
@@ -379,7 +408,8 @@ STORPORT_API BOOLEAN StorPortSynchronizeAccess(PVOID HwDeviceExtension,
     /* Already synchronized with the ISR (half-duplex StartIo, the ISR
      * itself, or under the interrupt lock): exclusive access is there
      * already, and taking the lock again would self-deadlock. */
-    bool have = held_conflict(ad, RL_INTERRUPT, ad);
+    bool have;
+    (void)held_scan(port_thread(), ad, RL_INTERRUPT, ad, &have);
     port_frame_enter(&f, ad, RR_SYNCHRONIZED_ACCESS, cell, NULL, !have);
     BOOLEAN r = SynchronizedAccessRoutine(HwDeviceExtension, Context);
     port_frame_leave(&f, !have);

@@ -256,7 +256,7 @@ struct port_held_lock {
     const void *handle;             /* STOR_LOCK_HANDLE or NULL (port) */
     struct ustor_adapter *ad;
     bool by_port;
-    const char *taken_in;           /* routine name when taken */
+    enum rules_routine taken_in;    /* routine it was taken in; RR_COUNT: the port's own code */
     void *taken_at;                 /* caller address */
 };
 
@@ -315,28 +315,33 @@ static inline void port_held_append(struct port_thread *pt, struct ustor_adapter
     h->handle = handle;
     h->ad = ad;
     h->by_port = by_port;
-    h->taken_in = pt->top ? rules_routines[pt->top->routine].name : "(port)";
+    h->taken_in = pt->top ? pt->top->routine : RR_COUNT;
     h->taken_at = taken_at;
 }
 
 /* Records a lock this thread took (or that the kernel took for it).
  * taken_at: the miniport's call site, for a lock it asked for (NULL for
  * the port's own). */
-static inline void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
-                                  const void *handle, bool by_port, void *taken_at)
+static inline void port_held_push_on(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
+                                     const void *id, const void *handle, bool by_port, void *taken_at)
 {
-    struct port_thread *pt = port_thread();
     if (__builtin_expect(pt->nheld == PORT_MAX_HELD || (ad && ad->cfg.lock_graph), 0))
         port_held_push_slow(pt, ad, cls, id, handle, by_port, taken_at);
     else
         port_held_append(pt, ad, cls, id, handle, by_port, taken_at);
 }
 
+static inline void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
+                                  const void *handle, bool by_port, void *taken_at)
+{
+    port_held_push_on(port_thread(), ad, cls, id, handle, by_port, taken_at);
+}
+
 /* Removes it (NULL id or handle: any); returns false if not found.
  * Locks are almost always released newest first. */
-static inline bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out)
+static inline bool port_held_pop_on(struct port_thread *pt, const void *id, const void *handle,
+                                    struct port_held_lock *out)
 {
-    struct port_thread *pt = port_thread();
     unsigned n = pt->nheld;
     if (n) {
         const struct port_held_lock *h = &pt->held[n - 1];
@@ -348,6 +353,10 @@ static inline bool port_held_pop(const void *id, const void *handle, struct port
         }
     }
     return port_held_pop_search(pt, id, handle, out);
+}
+static inline bool port_held_pop(const void *id, const void *handle, struct port_held_lock *out)
+{
+    return port_held_pop_on(port_thread(), id, handle, out);
 }
 
 rules_lockset port_held_set(void);
@@ -428,12 +437,16 @@ static inline enum ustor_sync_mode port_mode(const struct ustor_adapter *ad)
  * routine is running on this thread (live while its frame is), tried
  * inline; otherwise the search through the live adapters. */
 struct ustor_adapter *port_adapter_search(PVOID devext);
-static inline struct ustor_adapter *port_adapter_from_devext(PVOID devext)
+static inline struct ustor_adapter *port_adapter_from_devext_on(const struct port_thread *pt, PVOID devext)
 {
-    const struct port_frame *top = port_thread()->top;
+    const struct port_frame *top = pt->top;
     if (top && top->ad->devext == devext && devext)
         return top->ad;
     return port_adapter_search(devext);
+}
+static inline struct ustor_adapter *port_adapter_from_devext(PVOID devext)
+{
+    return port_adapter_from_devext_on(port_thread(), devext);
 }
 const char *port_mode_name(enum ustor_sync_mode m);
 

@@ -118,48 +118,13 @@ const char *rules_irql_name(enum rules_irql irql)
     return "?";
 }
 
-bool rules_order_ok(rules_lockset held, enum rules_lock want)
-{
-    for (unsigned l = 0; l < RL_COUNT; l++)
-        if ((held & RL_BIT(l)) && rules_locks[l].rank > rules_locks[want].rank)
-            return false;
-    return true;
-}
-
 rules_lockset rules_may_acquire(const struct rules_cell *cell, rules_lockset held_now)
 {
     rules_lockset out = RL_NONE;
-    for (unsigned l = 0; l < RL_COUNT; l++) {
-        if (!(cell->may & RL_BIT(l)))
-            continue;
-        /* DPC locks are per STOR_DPC, so holding one does not make another
-         * unavailable; StartIo and Interrupt are single per adapter. */
-        if (l != RL_DPC && (held_now & RL_BIT(l)))
-            continue;
-        if (!rules_order_ok(held_now, (enum rules_lock)l))
-            continue;
-        out |= RL_BIT(l);
-    }
+    for (unsigned l = 0; l < RL_COUNT; l++)
+        if (rules_may_acquire_one(cell, held_now, (enum rules_lock)l))
+            out |= RL_BIT(l);
     return out;
-}
-
-bool rules_lock_from_stor(STOR_SPINLOCK l, enum rules_lock *out)
-{
-    switch (l) {
-    case DpcLock:
-    case ThreadedDpcLock:
-    case DpcLevelLock:
-        *out = RL_DPC;
-        return true;
-    case StartIoLock:
-        *out = RL_STARTIO;
-        return true;
-    case InterruptLock:
-        *out = RL_INTERRUPT;
-        return true;
-    default:
-        return false;
-    }
 }
 
 const char *rules_lockset_str(rules_lockset s, char *buf, size_t len)

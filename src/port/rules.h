@@ -136,16 +136,54 @@ static inline bool rules_irql_ok(enum rules_irql irql, KIRQL observed, KIRQL dir
 }
 const char *rules_irql_name(enum rules_irql irql);
 
-/* S4.4: may a lock of class `want` be taken while `held` are held? */
-bool rules_order_ok(rules_lockset held, enum rules_lock want);
+/* The three judgements below are inline because every
+ * StorPortAcquireSpinLock asks them; they read the tables in rules.c. */
 
-/* Table B filtered by the order rule and by what is already held: the
- * locks a routine (cell) may acquire given everything now held (the
- * port's and its own).  "An already-held lock is never acquirable." */
+/* S4.4: may a lock of class `want` be taken while `held` are held? */
+static inline bool rules_order_ok(rules_lockset held, enum rules_lock want)
+{
+    if (held == RL_NONE)
+        return true;
+    for (unsigned l = 0; l < RL_COUNT; l++)
+        if ((held & RL_BIT(l)) && rules_locks[l].rank > rules_locks[want].rank)
+            return false;
+    return true;
+}
+
+/* Table B filtered by the order rule and by what is already held: may a
+ * routine (cell) acquire a lock of class `want` given everything now held
+ * (the port's and its own)?  "An already-held lock is never acquirable";
+ * DPC locks are per STOR_DPC, so holding one does not make another
+ * unavailable, while StartIo and Interrupt are single per adapter. */
+static inline bool rules_may_acquire_one(const struct rules_cell *cell, rules_lockset held_now,
+                                         enum rules_lock want)
+{
+    return (cell->may & RL_BIT(want)) && (want == RL_DPC || !(held_now & RL_BIT(want))) &&
+           rules_order_ok(held_now, want);
+}
+
+/* All the classes rules_may_acquire_one allows. */
 rules_lockset rules_may_acquire(const struct rules_cell *cell, rules_lockset held_now);
 
 /* STOR_SPINLOCK -> class; false for InvalidLock and unknown values. */
-bool rules_lock_from_stor(STOR_SPINLOCK l, enum rules_lock *out);
+static inline bool rules_lock_from_stor(STOR_SPINLOCK l, enum rules_lock *out)
+{
+    switch (l) {
+    case DpcLock:
+    case ThreadedDpcLock:
+    case DpcLevelLock:
+        *out = RL_DPC;
+        return true;
+    case StartIoLock:
+        *out = RL_STARTIO;
+        return true;
+    case InterruptLock:
+        *out = RL_INTERRUPT;
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* "DpcLock|StartIoLock" into buf. */
 const char *rules_lockset_str(rules_lockset s, char *buf, size_t len);

@@ -134,7 +134,7 @@ static void test_miniport_lock_names_its_call_site(void **state)
     assert_ptr_equal(e->id, &ad->startio_lock);
     assert_ptr_equal(e->handle, &h);
     assert_false(e->by_port);
-    assert_string_equal(e->taken_in, "(port)"); /* no miniport routine running */
+    assert_int_equal(e->taken_in, RR_COUNT); /* no miniport routine running: "(port)" */
     /* The call site is here, in this program, not inside libustorport. */
     assert_non_null(e->taken_at);
     Dl_info site, self;
@@ -142,10 +142,30 @@ static void test_miniport_lock_names_its_call_site(void **state)
     assert_true(dladdr((void *)(uintptr_t)test_miniport_lock_names_its_call_site, &self));
     assert_ptr_equal(site.dli_fbase, self.dli_fbase);
     char buf[512];
-    assert_non_null(strstr(port_held_describe(buf, sizeof(buf)), "taken by the miniport"));
+    assert_non_null(strstr(port_held_describe(buf, sizeof(buf)), "taken by the miniport, in (port)"));
     StorPortReleaseSpinLock(ad->devext, &h);
     assert_int_equal(pt->nheld, 0);
     assert_string_equal(port_held_describe(buf, sizeof(buf)), "none");
+}
+
+static void test_lock_names_the_routine_it_was_taken_in(void **state)
+{
+    (void)state;
+    /* Inside a HwStorDpcRoutine frame (DISPATCH_LEVEL, nothing held). */
+    struct port_frame f;
+    port_frame_enter(&f, ad, RR_DPC, rules_cell(RR_DPC, port_mode(ad)), NULL, true);
+    STOR_LOCK_HANDLE h;
+    memset(&h, 0, sizeof(h));
+    StorPortAcquireSpinLock(ad->devext, StartIoLock, NULL, &h);
+    struct port_thread *pt = port_thread();
+    assert_int_equal(pt->nheld, 1);
+    assert_int_equal(pt->held[0].taken_in, RR_DPC);
+    char buf[512];
+    assert_non_null(strstr(port_held_describe(buf, sizeof(buf)), "taken by the miniport, in HwStorDpcRoutine"));
+    StorPortReleaseSpinLock(ad->devext, &h);
+    port_frame_leave(&f, true);
+    assert_int_equal(pt->nheld, 0);
+    assert_int_equal(rep.count, 0);
 }
 
 static void test_port_lock_is_marked_the_ports(void **state)
@@ -233,6 +253,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_newest_first_and_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_by_handle_picks_that_acquisition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_miniport_lock_names_its_call_site, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_names_the_routine_it_was_taken_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_lock_is_marked_the_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflowing_record_is_reported_not_overrun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_sees_the_ports_locks_when_asked_for, setup_graph, teardown),
