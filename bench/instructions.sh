@@ -7,6 +7,7 @@
 #
 #   bench/instructions.sh            all four modes
 #   bench/instructions.sh virtual    one mode
+#   bench/instructions.sh locks      per StorPort lock call instead (bench_locks)
 #
 # Each mode runs bench_port twice under callgrind (N and 2N I/Os, one
 # repetition each) and divides the difference in instructions by the
@@ -21,19 +22,46 @@ modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(half-duplex full-duplex concurrent-channels virtual)
 for m in "${modes[@]}"; do
     case "$m" in
-    half-duplex | full-duplex | concurrent-channels | virtual) ;;
+    half-duplex | full-duplex | concurrent-channels | virtual | locks) ;;
     *)
-        echo "instructions.sh: unknown mode '$m'; expected half-duplex, full-duplex, concurrent-channels or virtual" >&2
+        echo "instructions.sh: unknown mode '$m'; expected half-duplex, full-duplex, concurrent-channels, virtual or locks" >&2
         exit 2
         ;;
     esac
 done
 command -v valgrind >/dev/null || "$ROOT/scripts/setup.sh" valgrind
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target bench_port >/dev/null
+cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target bench_port bench_locks >/dev/null
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# "locks": instructions per call of each StorPort lock call that
+# bench_locks makes (inclusive, from its call sites; callgrind runs one
+# thread at a time, so the two-thread runs add no spinning), then drop
+# it from the I/O modes.
+if [[ " ${modes[*]} " == *" locks "* ]]; then
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/locks" \
+        "$BUILD_DIR/bench/bench_locks" --reps=1 --scale=0.05 >/dev/null 2>"$tmp/locks.log" ||
+        { cat "$tmp/locks.log" >&2; exit 1; }
+    printf '%-40s %14s\n' "StorPort call (lock kind)" "instr/call"
+    # bench_locks' loops run DpcLock, StartIoLock, InterruptLock, then
+    # StorPortSynchronizeAccess, in that order.
+    callgrind_annotate --auto=yes --show-percs=no "$tmp/locks" "$ROOT/bench/bench_locks.c" 2>/dev/null |
+        awk '/=> .*:StorPort(AcquireSpinLock|ReleaseSpinLock|SynchronizeAccess) / {
+                ir = $1; gsub(",", "", ir); n = $NF; gsub(/[(),x]/, "", n)
+                fn = $3; sub(/.*:/, "", fn)
+                if (fn == "StorPortAcquireSpinLock") k++
+                kind = fn == "StorPortSynchronizeAccess" ? "(empty routine)" : "(" (k == 1 ? "DpcLock" : k == 2 ? "StartIoLock" : "InterruptLock") ")"
+                printf "%-40s %14.0f\n", fn " " kind, ir / n; found++
+            }
+            END { if (found != 7) { print "instructions.sh: expected 7 lock call sites in bench_locks, found " found > "/dev/stderr"; exit 1 } }'
+    rest=()
+    for m in "${modes[@]}"; do [ "$m" = locks ] || rest+=("$m"); done
+    modes=("${rest[@]+"${rest[@]}"}")
+    [ ${#modes[@]} -gt 0 ] || exit 0
+    echo
+fi
 
 # Inclusive instructions of one bench function in a callgrind profile.
 inclusive() {

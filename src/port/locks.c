@@ -18,42 +18,21 @@
 #define REFUSED_LOCK ((STOR_SPINLOCK)0x7ef05ed)
 #define RELEASED_LOCK ((STOR_SPINLOCK)0x7e1ea5ed)
 
-/* The interrupt lock(s): one shared word, or every message's own word in
- * per-message mode (taken in message order, so two takers never invert). */
-static void intr_acquire_words(struct ustor_adapter *ad)
+/* Every message's own interrupt lock, in per-message mode: taken in
+ * message order, so two takers never invert (port.h has the common
+ * single-word case inline). */
+bool port_intr_messages_acquire(struct ustor_adapter *ad)
 {
-    if (ad->per_message && ad->nr_messages > 0) {
-        bool c = false;
-        for (uint32_t i = 0; i < ad->nr_messages; i++)
-            c |= ukern_spin_acquire_raw_contended(ad->intr[i]->ActualLock);
-        port_lock_stat_acquired(ad, &ad->st_interrupt, c);
-    } else {
-        bool c = ukern_spin_acquire_raw_contended(&ad->intr_lock);
-        port_lock_stat_acquired(ad, &ad->st_interrupt, c);
-    }
+    bool c = false;
+    for (uint32_t i = 0; i < ad->nr_messages; i++)
+        c |= ukern_spin_acquire_raw_contended(ad->intr[i]->ActualLock);
+    return c;
 }
 
-static void intr_release_words(struct ustor_adapter *ad)
+void port_intr_messages_release(struct ustor_adapter *ad)
 {
-    port_lock_stat_releasing(ad, &ad->st_interrupt);
-    if (ad->per_message && ad->nr_messages > 0) {
-        for (uint32_t i = ad->nr_messages; i-- > 0;)
-            ukern_spin_release_raw(ad->intr[i]->ActualLock);
-    } else {
-        ukern_spin_release_raw(&ad->intr_lock);
-    }
-}
-
-void port_interrupt_lock_all(struct ustor_adapter *ad)
-{
-    intr_acquire_words(ad);
-    port_held_push(ad, RL_INTERRUPT, ad, NULL, true, NULL);
-}
-
-void port_interrupt_unlock_all(struct ustor_adapter *ad)
-{
-    port_held_pop(ad, NULL, NULL);
-    intr_release_words(ad);
+    for (uint32_t i = ad->nr_messages; i-- > 0;)
+        ukern_spin_release_raw(ad->intr[i]->ActualLock);
 }
 
 /* One pass over this thread's held locks: the classes held, and in
@@ -260,7 +239,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
     if (old < to)
         ukern_irql_set(to);
     if (cls == RL_INTERRUPT) {
-        intr_acquire_words(ad);
+        port_intr_words_acquire(ad);
     } else {
         bool c = ukern_spin_acquire_raw_contended(word);
         port_lock_stat_acquired(ad, st, c);
@@ -311,7 +290,7 @@ STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HAND
     }
     KIRQL old = LockHandle->Context.OldIrql;
     if (h.cls == RL_INTERRUPT) {
-        intr_release_words(ad);
+        port_intr_words_release(ad);
     } else {
         port_lock_stat_releasing(ad, h.cls == RL_STARTIO ? &ad->st_startio : &ad->st_dpc);
         ukern_spin_release_raw((PKSPIN_LOCK)h.id);

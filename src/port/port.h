@@ -371,9 +371,6 @@ void port_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- locks ------------------------------------------------------------ */
 
-/* All interrupt locks of the adapter (every message in per-message mode). */
-void port_interrupt_lock_all(struct ustor_adapter *ad);
-void port_interrupt_unlock_all(struct ustor_adapter *ad);
 /* Lock statistics, kept on every acquisition (inline: the StartIo or
  * interrupt lock is taken on every I/O). */
 static inline void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st,
@@ -405,6 +402,40 @@ static inline void port_lock_stat_releasing(struct ustor_adapter *ad, struct por
             __atomic_store_n(&st->hold_max_ns, dt, __ATOMIC_RELAXED);
         st->taken_at_ns = 0;
     }
+}
+
+/* The adapter's interrupt lock(s): one shared word, or every message's
+ * own word in per-message mode (locks.c).  Inline: half-duplex StartIo
+ * and StorPortSynchronizeAccess take it on every call. */
+bool port_intr_messages_acquire(struct ustor_adapter *ad);
+void port_intr_messages_release(struct ustor_adapter *ad);
+static inline void port_intr_words_acquire(struct ustor_adapter *ad)
+{
+    bool c = ad->per_message && ad->nr_messages > 0 ? port_intr_messages_acquire(ad)
+                                                    : ukern_spin_acquire_raw_contended(&ad->intr_lock);
+    port_lock_stat_acquired(ad, &ad->st_interrupt, c);
+}
+
+static inline void port_intr_words_release(struct ustor_adapter *ad)
+{
+    port_lock_stat_releasing(ad, &ad->st_interrupt);
+    if (ad->per_message && ad->nr_messages > 0)
+        port_intr_messages_release(ad);
+    else
+        ukern_spin_release_raw(&ad->intr_lock);
+}
+
+/* All of them, taken by the port (table A, StorPortSynchronizeAccess). */
+static inline void port_interrupt_lock_all(struct ustor_adapter *ad)
+{
+    port_intr_words_acquire(ad);
+    port_held_push(ad, RL_INTERRUPT, ad, NULL, true, NULL);
+}
+
+static inline void port_interrupt_unlock_all(struct ustor_adapter *ad)
+{
+    port_held_pop(ad, NULL, NULL);
+    port_intr_words_release(ad);
 }
 
 /* The adapter's StartIo lock, taken by the port (table A). */
