@@ -45,17 +45,18 @@ if [[ " ${modes[*]} " == *" locks "* ]]; then
         "$BUILD_DIR/bench/bench_locks" --reps=1 --scale=0.05 >/dev/null 2>"$tmp/locks.log" ||
         { cat "$tmp/locks.log" >&2; exit 1; }
     printf '%-40s %14s\n' "StorPort call (lock kind)" "instr/call"
-    # bench_locks' loops run DpcLock, StartIoLock, InterruptLock, then
-    # StorPortSynchronizeAccess, in that order.
+    # bench_locks' loops run DpcLock, StartIoLock, InterruptLock,
+    # StorPortSynchronizeAccess, then DpcLock on a STOR_DPC per thread,
+    # in that order.
     callgrind_annotate --auto=yes --show-percs=no "$tmp/locks" "$ROOT/bench/bench_locks.c" 2>/dev/null |
         awk '/=> .*:StorPort(AcquireSpinLock|ReleaseSpinLock|SynchronizeAccess) / {
                 ir = $1; gsub(",", "", ir); n = $NF; gsub(/[(),x]/, "", n)
                 fn = $3; sub(/.*:/, "", fn)
                 if (fn == "StorPortAcquireSpinLock") k++
-                kind = fn == "StorPortSynchronizeAccess" ? "(empty routine)" : "(" (k == 1 ? "DpcLock" : k == 2 ? "StartIoLock" : "InterruptLock") ")"
+                kind = fn == "StorPortSynchronizeAccess" ? "(empty routine)" : "(" (k == 1 ? "DpcLock" : k == 2 ? "StartIoLock" : k == 3 ? "InterruptLock" : "DpcLock, own STOR_DPC") ")"
                 printf "%-40s %14.0f\n", fn " " kind, ir / n; found++
             }
-            END { if (found != 7) { print "instructions.sh: expected 7 lock call sites in bench_locks, found " found > "/dev/stderr"; exit 1 } }'
+            END { if (found != 9) { print "instructions.sh: expected 9 lock call sites in bench_locks, found " found > "/dev/stderr"; exit 1 } }'
     rest=()
     for m in "${modes[@]}"; do [ "$m" = locks ] || rest+=("$m"); done
     modes=("${rest[@]+"${rest[@]}"}")

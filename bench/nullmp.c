@@ -99,6 +99,8 @@ static BOOLEAN nullmp_initialize(PVOID ext)
 {
     NULLMP_EXT *e = ext;
     StorPortInitializeDpc(ext, &e->dpc, nullmp_dpc);
+    for (int i = 0; i < 2; i++)
+        StorPortInitializeDpc(ext, &e->thread_dpc[i], nullmp_dpc);
     return TRUE;
 }
 

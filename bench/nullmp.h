@@ -33,6 +33,7 @@
 
 typedef struct {
     STOR_DPC dpc;
+    STOR_DPC thread_dpc[2]; /* bench_locks: one per measuring thread */
     BOOLEAN physical;
     BOOLEAN half;
     BOOLEAN hold;

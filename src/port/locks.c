@@ -11,6 +11,7 @@
  */
 #include "port/port.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* Marks a STOR_LOCK_HANDLE whose acquisition the port refused, and one
@@ -212,7 +213,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
         }
         word = &d->stor_dpc->Lock;
         id = word;
-        st = &ad->st_dpc;
+        st = &d->st;
     } else {
         if (ctx)
             port_report(ad, "LockContext", NULL,
@@ -292,7 +293,11 @@ STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HAND
     if (h.cls == RL_INTERRUPT) {
         port_intr_words_release(ad);
     } else {
-        port_lock_stat_releasing(ad, h.cls == RL_STARTIO ? &ad->st_startio : &ad->st_dpc);
+        /* A DPC lock's word is its STOR_DPC's Lock; the STOR_DPC leads to
+         * the lock's statistics. */
+        struct port_dpc *d = h.cls == RL_DPC ? find_dpc(ad, (const char *)h.id - offsetof(STOR_DPC, Lock)) : NULL;
+        if (h.cls == RL_STARTIO || d)
+            port_lock_stat_releasing(ad, d ? &d->st : &ad->st_startio);
         ukern_spin_release_raw((PKSPIN_LOCK)h.id);
     }
     LockHandle->Lock = RELEASED_LOCK;

@@ -60,11 +60,16 @@ struct port_lock_stats {
     uint64_t taken_at_ns;          /* while held */
 };
 
-/* A STOR_DPC the miniport initialized (StorPortInitializeDpc). */
+/* A STOR_DPC the miniport initialized (StorPortInitializeDpc), and the
+ * statistics of its lock on a line of their own: written only by the
+ * lock's holder, so CPUs holding different DPCs' locks share no written
+ * line, and the entry's other fields (read by every lock call) stay
+ * clean.  ustor_adapter_get_stats sums them as "DpcLock". */
 struct port_dpc {
     struct ustor_adapter *ad;
     PSTOR_DPC stor_dpc;
     PHW_DPC_ROUTINE routine;
+    struct port_lock_stats st __attribute__((aligned(64)));
 };
 
 enum port_req_state {
@@ -160,8 +165,7 @@ struct ustor_adapter {
     struct port_lock_stats st_interrupt;
     KSPIN_LOCK startio_lock __attribute__((aligned(64)));
     struct port_lock_stats st_startio;
-    struct port_lock_stats st_dpc __attribute__((aligned(64)));
-    struct port_lock_stats st_msi[PORT_MAX_MESSAGES];
+    struct port_lock_stats st_msi[PORT_MAX_MESSAGES] __attribute__((aligned(64)));
 
     /* DPCs and timers */
     struct port_dpc dpcs[PORT_MAX_DPCS];
@@ -372,20 +376,13 @@ void port_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- locks ------------------------------------------------------------ */
 
 /* Lock statistics, kept on every acquisition (inline: the StartIo or
- * interrupt lock is taken on every I/O). */
+ * interrupt lock is taken on every I/O).  Each lock has its own record
+ * (every STOR_DPC too), written only by the lock's holder; relaxed
+ * atomics because ustor_adapter_get_stats reads them from another
+ * thread. */
 static inline void port_lock_stat_acquired(struct ustor_adapter *ad, struct port_lock_stats *st,
                                            bool contended)
 {
-    if (st == &ad->st_dpc) {
-        /* One record for every STOR_DPC's lock: holders of different DPC
-         * locks update it at once, so counts only, atomically. */
-        __atomic_fetch_add(&st->acquisitions, 1, __ATOMIC_RELAXED);
-        if (contended)
-            __atomic_fetch_add(&st->contended, 1, __ATOMIC_RELAXED);
-        return;
-    }
-    /* Written only by the lock's holder; relaxed atomics because
-     * ustor_adapter_get_stats reads them from another thread. */
     __atomic_store_n(&st->acquisitions, st->acquisitions + 1, __ATOMIC_RELAXED);
     if (contended)
         __atomic_store_n(&st->contended, st->contended + 1, __ATOMIC_RELAXED);
@@ -395,7 +392,7 @@ static inline void port_lock_stat_acquired(struct ustor_adapter *ad, struct port
 
 static inline void port_lock_stat_releasing(struct ustor_adapter *ad, struct port_lock_stats *st)
 {
-    if (__builtin_expect(ad->cfg.collect_stats, 0) && st != &ad->st_dpc && st->taken_at_ns) {
+    if (__builtin_expect(ad->cfg.collect_stats, 0) && st->taken_at_ns) {
         uint64_t dt = ukern_now_ns() - st->taken_at_ns;
         __atomic_store_n(&st->hold_total_ns, st->hold_total_ns + dt, __ATOMIC_RELAXED);
         if (dt > st->hold_max_ns)
