@@ -2,7 +2,7 @@
 # run-all.sh - builds the benchmarks (Release) and runs them all, writing
 # a Markdown summary to bench/results/latest.md (and to stdout).
 #
-#   bench/run-all.sh            default run (under a minute on 2 cores)
+#   bench/run-all.sh            default run (about two minutes on 2 cores)
 #   bench/run-all.sh --quick    shorter runs, 3 repetitions
 #   bench/run-all.sh --long     5x the work per repetition
 #
@@ -47,6 +47,12 @@ for b in bench_port bench_scaling bench_locks bench_interrupt bench_verifier ben
     # Keep stderr only when it says something.
     [ -s "$OUT_DIR/$b.stderr" ] || rm -f "$OUT_DIR/$b.stderr"
 done
+# The main job with each verification method (a script: it runs `ustor`).
+if ! BUILD_DIR=$BUILD_DIR "$ROOT/bench/verify.sh" --markdown "$@" 2>"$OUT_DIR/verify.stderr" | tee -a "$TMP"; then
+    echo "**verify.sh failed** (stderr in bench/results/verify.stderr)" | tee -a "$TMP"
+    status=1
+fi
+[ -s "$OUT_DIR/verify.stderr" ] || rm -f "$OUT_DIR/verify.stderr"
 
 {
     echo
