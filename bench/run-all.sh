@@ -39,7 +39,7 @@ TMP=$OUT.tmp
 cat "$TMP"
 
 status=0
-for b in bench_port bench_scaling bench_locks bench_interrupt bench_verifier bench_memory; do
+for b in bench_port bench_scaling bench_locks bench_interrupt bench_verifier bench_memory bench_digest; do
     if ! "$BUILD_DIR/bench/$b" --markdown "$@" 2>"$OUT_DIR/$b.stderr" | tee -a "$TMP"; then
         echo "**$b failed** (stderr in bench/results/$b.stderr)" | tee -a "$TMP"
         status=1
