@@ -101,6 +101,13 @@ static void test_md5_rfc1321_vectors(void **state)
     cli_md5("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, d);
     hexify(d, hex);
     assert_string_equal(hex, "8215ef0796a20bcaaae116d3876c664a");
+    /* many blocks: one million 'a' (15 625 blocks, every step of every
+     * round many times over) */
+    static char million[1000000];
+    memset(million, 'a', sizeof(million));
+    cli_md5(million, sizeof(million), d);
+    hexify(d, hex);
+    assert_string_equal(hex, "7707d6ae4e027c70eea2a935c2296f21");
 }
 
 int main(void)
