@@ -3,10 +3,13 @@
  * B (S4.5, S4.6), the IRQL of every miniport routine (S1.4, S5.3, S5.6,
  * HW_ADAPTER_CONTROL's per-control-type table) and the lock order (S4.4).
  *
- * There is exactly one copy of these rules, in rules.c.  The dispatcher
- * asks rules_port_held() which locks to take and rules_call_irql() which
- * IRQL to run a routine at; the verifier asks rules_may_acquire(),
- * rules_irql_ok() and rules_order_ok() to judge what the miniport does.
+ * There is exactly one copy of these rules: the tables in rules.c, and
+ * the small functions that read them, here (inline, because every I/O and
+ * every StorPort lock call asks them) or in rules.c.  The dispatcher asks
+ * rules_cell() which locks to take and rules_irql_value() which IRQL to
+ * run a routine at; the verifier and the lock calls ask
+ * rules_may_acquire_one() / rules_may_acquire(), rules_irql_ok() and
+ * rules_order_ok() to judge what the miniport does.
  */
 #ifndef USTOR_PORT_RULES_H
 #define USTOR_PORT_RULES_H
