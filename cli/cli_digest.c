@@ -1,4 +1,4 @@
-/* cli_digest.c - CRC-32C and a straightforward MD5.
+/* cli_digest.c - CRC-32C and MD5 (RFC 1321) for data verification.
  *
  * CRC-32C is on the data path of every verified I/O (once when a block is
  * written, once when it is read back), and byte-at-a-time tables made it
@@ -21,7 +21,6 @@
 /* crc_table[k][b]: the CRC of byte b followed by k zero bytes. */
 static uint32_t crc_table[8][256];
 static uint32_t (*crc_impl)(uint32_t crc, const uint8_t *p, size_t len);
-
 
 static uint32_t crc_sw_raw(uint32_t crc, const uint8_t *p, size_t len)
 {
