@@ -141,8 +141,9 @@ static void test_broken_rules_are_refused_with_their_report(void **state)
     /* Table B alone: full-duplex HwStorTimer runs with the StartIo lock
      * (table A) and may take only the interrupt lock; DpcLock keeps the
      * order and the IRQL rule, so it is reported and taken. */
+    assert_int_equal(port_mode(ad), USTOR_SYNC_FULL_DUPLEX); /* the test miniport's default */
     struct port_frame f;
-    port_frame_enter(&f, ad, RR_TIMER, rules_cell(RR_TIMER, USTOR_SYNC_FULL_DUPLEX), NULL, true);
+    port_frame_enter(&f, ad, RR_TIMER, rules_cell(RR_TIMER, port_mode(ad)), NULL, true);
     assert_int_equal(StorPortAcquireSpinLockEx(ad->devext, DpcLock, &dpc, &h1), STOR_STATUS_SUCCESS);
     assert_int_equal(pt->nheld, 2);
     assert_int_equal(tu_reports_count(&rep, "StorPortSpinLock3", "HwStorTimer"), 1);
