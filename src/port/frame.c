@@ -41,7 +41,8 @@ const char *ustor_last_error(void)
 /* ---- held locks ----------------------------------------------------- */
 
 void port_held_push_slow(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
-                         const void *id, const void *handle, bool by_port, void *taken_at)
+                         const void *id, const void *handle, bool by_port, void *taken_at,
+                         struct port_lock_stats *st)
 {
     if (pt->nheld == PORT_MAX_HELD) {
         port_report(ad, "StorPortSpinLock", NULL,
@@ -50,7 +51,7 @@ void port_held_push_slow(struct port_thread *pt, struct ustor_adapter *ad, enum 
         return;
     }
     vhooks_port_lock_acquired(ad, cls, id); /* lock-order graph: before it counts as held */
-    port_held_append(pt, ad, cls, id, handle, by_port, taken_at);
+    port_held_append(pt, ad, cls, id, handle, by_port, taken_at, st);
 }
 
 bool port_held_pop_search(struct port_thread *pt, const void *id, const void *handle,

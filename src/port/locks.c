@@ -11,7 +11,6 @@
  */
 #include "port/port.h"
 
-#include <stddef.h>
 #include <string.h>
 
 /* Marks a STOR_LOCK_HANDLE whose acquisition the port refused, and one
@@ -245,7 +244,7 @@ static ULONG acquire(PVOID devext, STOR_SPINLOCK which, PVOID ctx, PSTOR_LOCK_HA
         bool c = ukern_spin_acquire_raw_contended(word);
         port_lock_stat_acquired(ad, st, c);
     }
-    port_held_push_on(pt, ad, cls, id, h, false, caller);
+    port_held_push_on(pt, ad, cls, id, h, false, caller, st);
     h->Lock = which;
     h->Context.OldIrql = old;
     return STOR_STATUS_SUCCESS;
@@ -293,11 +292,7 @@ STORPORT_API VOID StorPortReleaseSpinLock(PVOID DeviceExtension, PSTOR_LOCK_HAND
     if (h.cls == RL_INTERRUPT) {
         port_intr_words_release(ad);
     } else {
-        /* A DPC lock's word is its STOR_DPC's Lock; the STOR_DPC leads to
-         * the lock's statistics. */
-        struct port_dpc *d = h.cls == RL_DPC ? find_dpc(ad, (const char *)h.id - offsetof(STOR_DPC, Lock)) : NULL;
-        if (h.cls == RL_STARTIO || d)
-            port_lock_stat_releasing(ad, d ? &d->st : &ad->st_startio);
+        port_lock_stat_releasing(ad, h.st);
         ukern_spin_release_raw((PKSPIN_LOCK)h.id);
     }
     LockHandle->Lock = RELEASED_LOCK;
@@ -335,7 +330,7 @@ STORPORT_API ULONG StorPortAcquireMSISpinLock(PVOID HwDeviceExtension, ULONG Mes
         ukern_irql_set(ad->dirql);
     bool c = ukern_spin_acquire_raw_contended(word);
     port_lock_stat_acquired(ad, &ad->st_msi[MessageId], c);
-    port_held_push_on(pt, ad, RL_INTERRUPT, id, NULL, false, __builtin_return_address(0));
+    port_held_push_on(pt, ad, RL_INTERRUPT, id, NULL, false, __builtin_return_address(0), &ad->st_msi[MessageId]);
     *OldIrql = old;
     return STOR_STATUS_SUCCESS;
 }

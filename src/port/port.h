@@ -262,6 +262,9 @@ struct port_held_lock {
     bool by_port;
     enum rules_routine taken_in;    /* routine it was taken in; RR_COUNT: the port's own code */
     void *taken_at;                 /* caller address */
+    struct port_lock_stats *st;     /* the lock's statistics, for its release by
+                                     * StorPortReleaseSpinLock; NULL for the port's
+                                     * own locks, whose release knows them */
 };
 
 struct port_frame {
@@ -305,13 +308,15 @@ static inline struct port_thread *port_thread(void)
  * inline; the slow halves (frame.c) report an overflowing record, feed
  * the lock-order graph, and search below the newest entry. */
 void port_held_push_slow(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
-                         const void *id, const void *handle, bool by_port, void *taken_at);
+                         const void *id, const void *handle, bool by_port, void *taken_at,
+                         struct port_lock_stats *st);
 bool port_held_pop_search(struct port_thread *pt, const void *id, const void *handle,
                           struct port_held_lock *out);
 
 /* Writes the next entry of a record known to have room. */
 static inline void port_held_append(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
-                                    const void *id, const void *handle, bool by_port, void *taken_at)
+                                    const void *id, const void *handle, bool by_port, void *taken_at,
+                                    struct port_lock_stats *st)
 {
     struct port_held_lock *h = &pt->held[pt->nheld++];
     h->cls = cls;
@@ -321,24 +326,27 @@ static inline void port_held_append(struct port_thread *pt, struct ustor_adapter
     h->by_port = by_port;
     h->taken_in = pt->top ? pt->top->routine : RR_COUNT;
     h->taken_at = taken_at;
+    h->st = st;
 }
 
 /* Records a lock this thread took (or that the kernel took for it).
  * taken_at: the miniport's call site, for a lock it asked for (NULL for
  * the port's own). */
 static inline void port_held_push_on(struct port_thread *pt, struct ustor_adapter *ad, enum rules_lock cls,
-                                     const void *id, const void *handle, bool by_port, void *taken_at)
+                                     const void *id, const void *handle, bool by_port, void *taken_at,
+                                     struct port_lock_stats *st)
 {
     if (__builtin_expect(pt->nheld == PORT_MAX_HELD || (ad && ad->cfg.lock_graph), 0))
-        port_held_push_slow(pt, ad, cls, id, handle, by_port, taken_at);
+        port_held_push_slow(pt, ad, cls, id, handle, by_port, taken_at, st);
     else
-        port_held_append(pt, ad, cls, id, handle, by_port, taken_at);
+        port_held_append(pt, ad, cls, id, handle, by_port, taken_at, st);
 }
 
+/* A lock whose release keeps its own statistics (the port's locks). */
 static inline void port_held_push(struct ustor_adapter *ad, enum rules_lock cls, const void *id,
                                   const void *handle, bool by_port, void *taken_at)
 {
-    port_held_push_on(port_thread(), ad, cls, id, handle, by_port, taken_at);
+    port_held_push_on(port_thread(), ad, cls, id, handle, by_port, taken_at, NULL);
 }
 
 /* Removes it (NULL id or handle: any); returns false if not found.
